@@ -1,0 +1,179 @@
+//! Bevy glue: polls the active [`FrameSource`] once per frame (never blocking), publishes the
+//! newest frame as [`LatestFrame`] and as the Bevy image [`CameraImage`], and switches sources
+//! on [`SwitchSource`]. A source that dies (camera unplugged) is replaced by the demo clip, with a
+//! notice in [`CaptureStatus`].
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bevy::asset::RenderAssetUsages;
+use bevy::prelude::*;
+use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
+
+use crate::source::OpenOptions;
+use crate::{FpsMeter, Frame, FrameSource, SourceSpec, open_source};
+
+/// The source being read, and when it was opened on the app's real-time clock.
+#[derive(Resource)]
+struct ActiveSource {
+    source: Mutex<Box<dyn FrameSource>>,
+    opened_at: Option<Duration>,
+}
+
+/// The newest frame, `None` until the first one arrives.
+#[derive(Resource, Default)]
+pub struct LatestFrame(pub Option<Frame>);
+
+/// The newest frame as a texture, for display (egui, materials).
+#[derive(Resource)]
+pub struct CameraImage(pub Handle<Image>);
+
+/// What the capture side shows the user.
+#[derive(Resource, Default, Debug, Clone)]
+pub struct CaptureStatus {
+    pub source_name: String,
+    pub width: u32,
+    pub height: u32,
+    pub nominal_fps: f64,
+    /// Rate at which new frames reached the app.
+    pub measured_fps: f64,
+    pub frames: u64,
+    /// A one-line notice for the user (fallbacks, unreadable frames, failed switches).
+    pub notice: Option<String>,
+    meter: FpsMeter,
+}
+
+/// Ask the capture plugin to read from another source. On failure the current source stays and
+/// the reason goes to [`CaptureStatus::notice`].
+#[derive(Message, Clone, Debug)]
+pub struct SwitchSource(pub SourceSpec);
+
+/// Publishes frames from a source chosen before the app starts.
+pub struct CapturePlugin {
+    initial: Mutex<Option<Box<dyn FrameSource>>>,
+    notice: Option<String>,
+    options: OpenOptions,
+}
+
+impl CapturePlugin {
+    /// `notice` is shown from the start (e.g. "no webcam found — showing the demo clip").
+    pub fn new(source: Box<dyn FrameSource>, notice: Option<String>, options: OpenOptions) -> Self {
+        CapturePlugin { initial: Mutex::new(Some(source)), notice, options }
+    }
+}
+
+#[derive(Resource, Clone, Copy)]
+struct CaptureOptions(OpenOptions);
+
+impl Plugin for CapturePlugin {
+    fn build(&self, app: &mut App) {
+        let source =
+            self.initial.lock().unwrap_or_else(|p| p.into_inner()).take().expect("CapturePlugin is added once");
+        let mut status = CaptureStatus { notice: self.notice.clone(), ..default() };
+        describe(&mut status, source.as_ref());
+        if let Some(n) = &self.notice {
+            warn!("{n}");
+        }
+        let handle = app.world_mut().resource_mut::<Assets<Image>>().add(blank_image(1, 1));
+        app.insert_resource(ActiveSource { source: Mutex::new(source), opened_at: None })
+            .insert_resource(CaptureOptions(self.options))
+            .insert_resource(CameraImage(handle))
+            .insert_resource(status)
+            .init_resource::<LatestFrame>()
+            .add_message::<SwitchSource>()
+            .add_systems(PreUpdate, (switch_source, poll_source).chain());
+    }
+}
+
+fn describe(status: &mut CaptureStatus, source: &dyn FrameSource) {
+    let info = source.info();
+    status.source_name = info.name;
+    status.width = info.width;
+    status.height = info.height;
+    status.nominal_fps = info.nominal_fps;
+    status.measured_fps = 0.0;
+    status.meter = FpsMeter::default();
+}
+
+fn blank_image(w: u32, h: u32) -> Image {
+    Image::new(
+        Extent3d { width: w, height: h, depth_or_array_layers: 1 },
+        TextureDimension::D2,
+        vec![0; (w * h * 4) as usize],
+        TextureFormat::Rgba8UnormSrgb,
+        RenderAssetUsages::default(),
+    )
+}
+
+fn replace(active: &mut ActiveSource, status: &mut CaptureStatus, source: Box<dyn FrameSource>) {
+    describe(status, source.as_ref());
+    active.source = Mutex::new(source);
+    active.opened_at = None;
+}
+
+fn switch_source(
+    mut requests: MessageReader<SwitchSource>,
+    mut active: ResMut<ActiveSource>,
+    mut status: ResMut<CaptureStatus>,
+    options: Res<CaptureOptions>,
+) {
+    // Only the last request of a frame matters.
+    let Some(SwitchSource(spec)) = requests.read().last().cloned() else { return };
+    match open_source(&spec, options.0) {
+        Ok(source) => {
+            replace(&mut active, &mut status, source);
+            status.notice = None;
+            info!("capture: now reading {spec}");
+        }
+        Err(e) => {
+            warn!("capture: cannot switch to {spec}: {e}");
+            status.notice = Some(format!("could not switch source: {e}"));
+        }
+    }
+}
+
+fn poll_source(
+    time: Res<Time<Real>>,
+    mut active: ResMut<ActiveSource>,
+    mut latest: ResMut<LatestFrame>,
+    mut status: ResMut<CaptureStatus>,
+    mut images: ResMut<Assets<Image>>,
+    image: Res<CameraImage>,
+    options: Res<CaptureOptions>,
+) {
+    let now = time.elapsed();
+    let opened_at = *active.opened_at.get_or_insert(now);
+    let result = active.source.get_mut().unwrap_or_else(|p| p.into_inner()).poll(now - opened_at);
+    match result {
+        Ok(Some(frame)) => {
+            status.frames += 1;
+            status.meter.tick(now);
+            status.measured_fps = status.meter.fps();
+            publish_image(&mut images, &image.0, &frame);
+            latest.0 = Some(frame);
+        }
+        Ok(None) => {}
+        Err(e) if e.is_recoverable() => {
+            warn!("capture: {e}");
+            status.notice = Some(e.to_string());
+        }
+        Err(e) => {
+            let notice = format!("{e} — showing the demo clip instead");
+            warn!("capture: {notice}");
+            match open_source(&SourceSpec::Demo, options.0) {
+                Ok(demo) => replace(&mut active, &mut status, demo),
+                Err(e2) => error!("capture: the demo clip failed too: {e2}"),
+            }
+            status.notice = Some(notice);
+        }
+    }
+}
+
+fn publish_image(images: &mut Assets<Image>, handle: &Handle<Image>, frame: &Frame) {
+    let Some(mut img) = images.get_mut(handle) else { return };
+    let size = img.texture_descriptor.size;
+    if size.width != frame.width || size.height != frame.height {
+        *img = blank_image(frame.width, frame.height);
+    }
+    img.data = Some(frame.rgba.to_vec());
+}

@@ -1,0 +1,452 @@
+//! MP4/H.264 video files: the `mp4` crate demuxes, openh264 decodes (Constrained Baseline).
+//! Files in other H.264 profiles are decoded by an installed `ffmpeg` binary when there is one;
+//! without it the error says what to install or how to re-encode.
+
+use std::fs::File;
+use std::io::{BufReader, Cursor, Read, Seek};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use mp4::{Mp4Reader, TrackType};
+use openh264::decoder::Decoder;
+use openh264::formats::YUVSource;
+
+use crate::{CaptureError, Frame, FrameSource, SourceInfo};
+
+trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
+/// Most frames one `poll` decodes to catch up; past that, playback skips ahead instead of
+/// stalling the caller.
+const MAX_CATCH_UP: usize = 8;
+
+enum Backend {
+    OpenH264(Box<Decoder>),
+    /// `ffmpeg` writing raw RGBA frames to a pipe, in display order.
+    Ffmpeg {
+        child: Child,
+        stdout: ChildStdout,
+    },
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Backend::Ffmpeg { child, .. } = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A video file played at its own timestamps.
+pub struct VideoSource {
+    name: String,
+    path: PathBuf,
+    reader: Mp4Reader<Box<dyn ReadSeek>>,
+    track_id: u32,
+    sample_count: u32,
+    timescale: u64,
+    /// SPS and PPS in Annex-B form, sent before the first sample of each pass.
+    header: Vec<u8>,
+    /// Presentation times of all samples, in display order (for the ffmpeg backend).
+    display_times: Vec<Duration>,
+    backend: Backend,
+    width: u32,
+    height: u32,
+    fps: f64,
+    /// Length of one pass: the last frame's end.
+    pass_length: Duration,
+    next_sample: u32,
+    pass: u32,
+    seq: u64,
+    looping: bool,
+    /// Decoded but not yet due.
+    pending: Option<Frame>,
+    /// Subtracted from the caller's clock; grows when playback had to skip ahead.
+    clock_slip: Duration,
+}
+
+fn catch<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(format!("{what}: malformed data")))
+}
+
+impl VideoSource {
+    /// Opens an MP4 file with an H.264 video track.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, CaptureError> {
+        let path = path.as_ref();
+        let io = |e: std::io::Error| CaptureError::Io { path: path.to_path_buf(), reason: e.to_string() };
+        let file = File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        if meta.is_dir() {
+            return Err(CaptureError::Io { path: path.into(), reason: "is a folder, not a video file".into() });
+        }
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into());
+        Self::from_reader(Box::new(BufReader::new(file)), meta.len(), path, name)
+    }
+
+    /// Opens an MP4 held in memory (the bundled demo clip).
+    pub fn from_bytes(bytes: Vec<u8>, name: &str) -> Result<Self, CaptureError> {
+        let len = bytes.len() as u64;
+        Self::from_reader(Box::new(Cursor::new(bytes)), len, Path::new(name), name.to_string())
+    }
+
+    fn from_reader(reader: Box<dyn ReadSeek>, size: u64, path: &Path, name: String) -> Result<Self, CaptureError> {
+        let bad = |reason: String| CaptureError::BadVideo { path: path.to_path_buf(), reason };
+        if size == 0 {
+            return Err(bad("the file is empty".into()));
+        }
+        let mut reader =
+            catch("MP4 header", || Mp4Reader::read_header(reader, size).map_err(|e| e.to_string())).map_err(bad)?;
+        let track = reader
+            .tracks()
+            .values()
+            .filter(|t| matches!(t.track_type(), Ok(TrackType::Video)))
+            .min_by_key(|t| t.track_id())
+            .ok_or_else(|| bad("no video track".into()))?;
+        let track_id = track.track_id();
+        let is_h264 = track.box_type().map(|b| b.to_string() == "avc1").unwrap_or(false);
+        if !is_h264 {
+            let kind = track.box_type().map(|b| b.to_string()).unwrap_or_else(|_| "unknown".into());
+            return Err(bad(format!("video track is '{kind}', only H.264 (avc1) is supported")));
+        }
+        let sps = track.sequence_parameter_set().map_err(|e| bad(e.to_string()))?.to_vec();
+        let pps = track.picture_parameter_set().map_err(|e| bad(e.to_string()))?.to_vec();
+        let (width, height) = (u32::from(track.width()), u32::from(track.height()));
+        let timescale = u64::from(track.timescale().max(1));
+        let fps = track.frame_rate();
+        let sample_count = track.sample_count();
+        if sample_count == 0 || width == 0 || height == 0 {
+            return Err(bad(format!("empty video track ({width}×{height}, {sample_count} frames)")));
+        }
+        let profile_idc = sps.get(1).copied().unwrap_or(0);
+
+        // Timestamps of every sample, so that each frame carries its real presentation time.
+        let mut display_times = Vec::with_capacity(sample_count as usize);
+        let mut pass_length = Duration::ZERO;
+        for id in 1..=sample_count {
+            let s = catch("MP4 sample table", || reader.read_sample(track_id, id).map_err(|e| e.to_string()))
+                .map_err(bad)?
+                .ok_or_else(|| bad(format!("sample {id} is missing")))?;
+            let pts = (s.start_time as i64 + i64::from(s.rendering_offset)).max(0) as u64;
+            let t = Duration::from_secs_f64(pts as f64 / timescale as f64);
+            display_times.push(t);
+            let end = Duration::from_secs_f64((pts + u64::from(s.duration)) as f64 / timescale as f64);
+            pass_length = pass_length.max(end);
+        }
+        display_times.sort();
+
+        let mut header = Vec::new();
+        for nal in [&sps, &pps] {
+            header.extend_from_slice(&[0, 0, 0, 1]);
+            header.extend_from_slice(nal);
+        }
+        let backend = Self::backend(path, profile_idc, size)?;
+        Ok(VideoSource {
+            name,
+            path: path.to_path_buf(),
+            reader,
+            track_id,
+            sample_count,
+            timescale,
+            header,
+            display_times,
+            backend,
+            width,
+            height,
+            fps,
+            pass_length,
+            next_sample: 1,
+            pass: 0,
+            seq: 0,
+            looping: false,
+            pending: None,
+            clock_slip: Duration::ZERO,
+        })
+    }
+
+    fn backend(path: &Path, profile_idc: u8, size: u64) -> Result<Backend, CaptureError> {
+        // 66 = Baseline; openh264 decodes its constrained form, which is what encoders emit.
+        if profile_idc == 66 {
+            let dec = Decoder::new().map_err(|e| CaptureError::BadVideo {
+                path: path.into(),
+                reason: format!("openh264 failed to start: {e}"),
+            })?;
+            return Ok(Backend::OpenH264(Box::new(dec)));
+        }
+        let profile = match profile_idc {
+            77 => "Main".to_string(),
+            88 => "Extended".to_string(),
+            100 => "High".to_string(),
+            110 => "High 10".to_string(),
+            122 => "High 4:2:2".to_string(),
+            244 => "High 4:4:4".to_string(),
+            n => format!("#{n}"),
+        };
+        // A file on disk can be handed to ffmpeg; the in-memory demo clip is Baseline anyway.
+        if size > 0 && path.is_file() {
+            if let Some(b) = spawn_ffmpeg(path) {
+                return Ok(b);
+            }
+        }
+        Err(CaptureError::UnsupportedProfile { path: path.into(), profile })
+    }
+
+    /// Plays the file again from the start when it ends.
+    pub fn looping(mut self, looping: bool) -> Self {
+        self.looping = looping;
+        self
+    }
+
+    /// Number of frames in one pass.
+    pub fn frame_count(&self) -> u32 {
+        self.sample_count
+    }
+
+    /// Whether frames come from an external ffmpeg (non-Baseline files) rather than openh264.
+    pub fn uses_ffmpeg(&self) -> bool {
+        matches!(self.backend, Backend::Ffmpeg { .. })
+    }
+
+    /// The next frame in order, ignoring any clock; `None` at the end (unless looping).
+    /// For tools that must see every frame (`headroom fit`, tests, benchmarks).
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
+        if let Some(f) = self.pending.take() {
+            return Ok(Some(f));
+        }
+        self.decode_next()
+    }
+
+    fn decode_next(&mut self) -> Result<Option<Frame>, CaptureError> {
+        loop {
+            if self.next_sample > self.sample_count {
+                if !self.looping {
+                    return Ok(None);
+                }
+                self.restart()?;
+            }
+            let index = self.next_sample;
+            self.next_sample += 1;
+            let decoded = match &mut self.backend {
+                Backend::OpenH264(_) => self.decode_openh264(index)?,
+                Backend::Ffmpeg { .. } => self.read_ffmpeg(index)?,
+            };
+            if let Some((rgba, w, h, t)) = decoded {
+                let timestamp = t + self.pass_length * self.pass;
+                let frame = Frame::new(w, h, rgba, timestamp, self.seq)
+                    .ok_or_else(|| self.decode_err(index, "bad frame size"))?;
+                self.seq += 1;
+                return Ok(Some(frame));
+            }
+            // openh264 may hold a frame back (it did not here); ask for the next sample.
+        }
+    }
+
+    fn decode_err(&self, index: u32, reason: impl Into<String>) -> CaptureError {
+        CaptureError::Decode { path: self.path.clone(), frame: u64::from(index - 1), reason: reason.into() }
+    }
+
+    fn decode_openh264(&mut self, index: u32) -> Result<Option<(Vec<u8>, u32, u32, Duration)>, CaptureError> {
+        let track_id = self.track_id;
+        let reader = &mut self.reader;
+        let sample = catch("MP4 sample", || reader.read_sample(track_id, index).map_err(|e| e.to_string()))
+            .map_err(|e| self.decode_err(index, e))?
+            .ok_or_else(|| self.decode_err(index, "sample missing"))?;
+        let pts = (sample.start_time as i64 + i64::from(sample.rendering_offset)).max(0) as u64;
+        let t = Duration::from_secs_f64(pts as f64 / self.timescale as f64);
+        // AVCC (4-byte big-endian lengths) → Annex B (start codes).
+        let mut packet = Vec::with_capacity(sample.bytes.len() + self.header.len() + 16);
+        if index == 1 {
+            packet.extend_from_slice(&self.header);
+        }
+        let mut rest: &[u8] = &sample.bytes;
+        while rest.len() >= 4 {
+            let n = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            if n > rest.len() - 4 {
+                return Err(self.decode_err(index, "NAL unit runs past the end of its sample"));
+            }
+            packet.extend_from_slice(&[0, 0, 0, 1]);
+            packet.extend_from_slice(&rest[4..4 + n]);
+            rest = &rest[4 + n..];
+        }
+        let Backend::OpenH264(decoder) = &mut self.backend else { unreachable!() };
+        let result = decoder.decode(&packet);
+        match result {
+            Ok(Some(yuv)) => {
+                let (w, h) = yuv.dimensions();
+                let mut rgba = vec![0u8; w * h * 4];
+                yuv.write_rgba8(&mut rgba);
+                Ok(Some((rgba, w as u32, h as u32, t)))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(self.decode_err(index, e.to_string())),
+        }
+    }
+
+    fn read_ffmpeg(&mut self, index: u32) -> Result<Option<(Vec<u8>, u32, u32, Duration)>, CaptureError> {
+        let (w, h) = (self.width, self.height);
+        let t = self.display_times[(index - 1) as usize];
+        let Backend::Ffmpeg { stdout, .. } = &mut self.backend else { unreachable!() };
+        let mut rgba = vec![0u8; w as usize * h as usize * 4];
+        match stdout.read_exact(&mut rgba) {
+            Ok(()) => Ok(Some((rgba, w, h, t))),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                // ffmpeg produced fewer frames than the sample table lists: end the pass here.
+                self.next_sample = self.sample_count + 1;
+                Ok(None)
+            }
+            Err(e) => Err(self.decode_err(index, format!("ffmpeg: {e}"))),
+        }
+    }
+
+    fn restart(&mut self) -> Result<(), CaptureError> {
+        self.next_sample = 1;
+        self.pass += 1;
+        self.backend = match &self.backend {
+            Backend::OpenH264(_) => {
+                Backend::OpenH264(Box::new(Decoder::new().map_err(|e| self.decode_err(1, e.to_string()))?))
+            }
+            Backend::Ffmpeg { .. } => {
+                spawn_ffmpeg(&self.path).ok_or_else(|| self.decode_err(1, "ffmpeg could not be restarted"))?
+            }
+        };
+        Ok(())
+    }
+}
+
+fn spawn_ffmpeg(path: &Path) -> Option<Backend> {
+    let mut child = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgba", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let stdout = child.stdout.take()?;
+    Some(Backend::Ffmpeg { child, stdout })
+}
+
+impl FrameSource for VideoSource {
+    fn info(&self) -> SourceInfo {
+        SourceInfo { name: self.name.clone(), width: self.width, height: self.height, nominal_fps: self.fps }
+    }
+
+    fn poll(&mut self, now: Duration) -> Result<Option<Frame>, CaptureError> {
+        let play = now.saturating_sub(self.clock_slip);
+        let mut due = None;
+        for _ in 0..MAX_CATCH_UP {
+            if self.pending.is_none() {
+                self.pending = self.decode_next()?;
+            }
+            match &self.pending {
+                Some(f) if f.timestamp <= play => due = self.pending.take(),
+                _ => return Ok(due),
+            }
+        }
+        // Still behind after MAX_CATCH_UP frames: skip the lag instead of stalling.
+        if let Some(f) = &due {
+            self.clock_slip += play.saturating_sub(f.timestamp);
+        }
+        Ok(due)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DEMO_CLIP;
+
+    #[test]
+    fn demo_clip_decodes_every_frame() {
+        let mut v = VideoSource::from_bytes(DEMO_CLIP.to_vec(), "demo").unwrap();
+        assert!(!v.uses_ffmpeg());
+        let info = v.info();
+        assert_eq!((info.width, info.height), (360, 288));
+        assert!((info.nominal_fps - 24.0).abs() < 0.01, "{}", info.nominal_fps);
+        let mut n = 0u64;
+        let mut last: Option<Duration> = None;
+        let mut distinct_frames = 0;
+        let mut prev_sum = 0u64;
+        while let Some(f) = v.next_frame().unwrap() {
+            assert_eq!((f.width, f.height), (360, 288));
+            assert_eq!(f.seq, n);
+            if let Some(l) = last {
+                assert!(f.timestamp > l, "timestamps must increase: {l:?} then {:?}", f.timestamp);
+            }
+            last = Some(f.timestamp);
+            // Pixels vary inside a frame, and frames differ from each other.
+            let first = &f.rgba[..4];
+            assert!(f.rgba.chunks_exact(4).any(|p| p[..3] != first[..3]));
+            let sum: u64 = f.rgba.iter().map(|&b| u64::from(b)).sum();
+            if sum != prev_sum {
+                distinct_frames += 1;
+            }
+            prev_sum = sum;
+            n += 1;
+        }
+        assert_eq!(n, 480);
+        assert_eq!(n, u64::from(v.frame_count()));
+        assert!(distinct_frames > 400, "{distinct_frames}");
+        let last = last.unwrap().as_secs_f64();
+        assert!((last - 479.0 / 24.0).abs() < 1e-3, "{last}");
+    }
+
+    #[test]
+    fn looping_keeps_timestamps_increasing() {
+        let mut v = VideoSource::from_bytes(DEMO_CLIP.to_vec(), "demo").unwrap().looping(true);
+        let mut last = None;
+        for i in 0..500 {
+            let f = v.next_frame().unwrap().expect("a looping source never ends");
+            assert_eq!(f.seq, i);
+            if let Some(l) = last {
+                assert!(f.timestamp > l);
+            }
+            last = Some(f.timestamp);
+        }
+        assert!(last.unwrap() > Duration::from_secs(20));
+    }
+
+    #[test]
+    fn poll_follows_the_clock_and_drops_stale_frames() {
+        let mut v = VideoSource::from_bytes(DEMO_CLIP.to_vec(), "demo").unwrap();
+        let f0 = v.poll(Duration::ZERO).unwrap().expect("frame 0 is due at 0");
+        assert_eq!(f0.seq, 0);
+        assert!(v.poll(Duration::from_millis(10)).unwrap().is_none(), "frame 1 is due at 41.7 ms");
+        // 200 ms later: frames 1..=4 are due, only the newest is returned.
+        let f = v.poll(Duration::from_millis(200)).unwrap().unwrap();
+        assert_eq!(f.seq, 4);
+        assert!(f.timestamp <= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors() {
+        let dir = std::env::temp_dir().join(format!("headroom-video-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.mp4");
+        std::fs::write(&empty, b"").unwrap();
+        let junk = dir.join("junk.mp4");
+        std::fs::write(&junk, b"this is not an mp4 file at all, just some text bytes").unwrap();
+        let truncated = dir.join("truncated.mp4");
+        std::fs::write(&truncated, &DEMO_CLIP[..DEMO_CLIP.len() / 3]).unwrap();
+        for p in [&empty, &junk, &dir] {
+            let e = VideoSource::open(p).err().expect("must fail");
+            assert!(e.to_string().contains(&*p.to_string_lossy()), "{e}");
+        }
+        // A truncated file opens (its header is whole: faststart) or fails cleanly; decoding
+        // then ends in an error, never a panic.
+        if let Ok(mut v) = VideoSource::open(&truncated) {
+            let mut result = Ok(None);
+            for _ in 0..480 {
+                result = v.next_frame();
+                if !matches!(result, Ok(Some(_))) {
+                    break;
+                }
+            }
+            assert!(result.is_err(), "a truncated clip must end in an error");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

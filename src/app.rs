@@ -1,0 +1,65 @@
+//! Assembles the Bevy app: engine plugins, capture, screens, settings.
+
+use bevy::prelude::*;
+use bevy::render::RenderPlugin;
+use bevy::render::settings::{RenderCreation, WgpuSettings};
+use bevy::window::{ExitCondition, WindowResolution};
+use bevy::winit::WinitPlugin;
+use bevy_egui::EguiPlugin;
+use headroom_capture::source::OpenOptions;
+use headroom_capture::{CapturePlugin, FrameSource};
+
+use crate::screens::{Screen, ScreensPlugin};
+use crate::settings::{Settings, SettingsStore};
+
+pub const WINDOW_TITLE: &str = "headroom";
+pub const WINDOW_SIZE: (u32, u32) = (1280, 800);
+
+/// Everything the app needs to start.
+pub struct AppConfig {
+    /// Screen shown first (the menu, or the one a subcommand names).
+    pub start: Screen,
+    pub source: Box<dyn FrameSource>,
+    /// Shown from the start, e.g. why the webcam was replaced by the demo clip.
+    pub notice: Option<String>,
+    pub open_options: OpenOptions,
+    pub settings: Settings,
+    /// `None`: settings are not saved (no home folder).
+    pub store: Option<SettingsStore>,
+    /// No window, no GPU: for tests and tools. The UI (egui) is not added.
+    pub headless: bool,
+}
+
+/// Builds the app; `app.run()` opens the window (or `app.update()` steps a headless one).
+pub fn build_app(config: AppConfig) -> App {
+    let mut app = App::new();
+    if config.headless {
+        app.add_plugins(
+            DefaultPlugins
+                .build()
+                .disable::<WinitPlugin>()
+                .set(WindowPlugin { primary_window: None, exit_condition: ExitCondition::DontExit, ..default() })
+                .set(RenderPlugin {
+                    render_creation: RenderCreation::Automatic(Box::new(WgpuSettings { backends: None, ..default() })),
+                    ..default()
+                }),
+        );
+    } else {
+        app.add_plugins(DefaultPlugins.set(WindowPlugin {
+            primary_window: Some(Window {
+                title: WINDOW_TITLE.into(),
+                resolution: WindowResolution::new(WINDOW_SIZE.0, WINDOW_SIZE.1),
+                ..default()
+            }),
+            ..default()
+        }))
+        .add_plugins(EguiPlugin::default());
+    }
+    app.add_plugins(CapturePlugin::new(config.source, config.notice, config.open_options))
+        .insert_resource(config.settings)
+        .add_plugins(ScreensPlugin { start: config.start });
+    if let Some(store) = config.store {
+        app.insert_resource(store);
+    }
+    app
+}

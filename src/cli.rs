@@ -1,0 +1,50 @@
+//! The command line.
+
+use clap::{Parser, Subcommand};
+use headroom_capture::SourceSpec;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "headroom",
+    version,
+    about = "Webcam head and face tracking put to work: FaceKat (a head-steered game), a \
+             head-coupled 3D art gallery, and a live face lab.",
+    after_help = "With no subcommand, opens the start menu. Esc returns to the menu from any screen.\n\
+                  Without a webcam, headroom plays its bundled demo clip."
+)]
+pub struct Cli {
+    /// Frame source: webcam, webcam:N, video:PATH (MP4/H.264), images:DIR (JPEG/PNG), demo.
+    /// Default: the source saved in Settings, else webcam 0 (the demo clip if there is none).
+    #[arg(long, global = true, value_name = "SRC")]
+    pub source: Option<SourceSpec>,
+
+    /// Play a video or image sequence once instead of looping it.
+    #[arg(long, global = true)]
+    pub no_loop: bool,
+
+    /// Frame rate for images:DIR sources.
+    #[arg(long, global = true, value_name = "FPS", default_value_t = 30.0)]
+    pub fps: f64,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Open straight into FaceKat, the head-steered game.
+    Play,
+    /// Open straight into the 3D gallery.
+    Gallery,
+    /// Open straight into the Face Lab.
+    Facelab,
+    /// List the webcams this machine offers.
+    Cameras,
+    /// Read the source for a while without a window and report what arrived (a quick check that
+    /// a camera or file works).
+    Probe {
+        /// How long to read.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
+}

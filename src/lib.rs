@@ -1,0 +1,10 @@
+//! headroom: webcam head and face tracking put to work.
+//!
+//! The binary (`main.rs`) parses the command line ([`cli`]) and hands a ready frame source to
+//! [`app::build_app`], which assembles the plugins and the [`screens`].
+
+pub mod app;
+pub mod cli;
+pub mod probe;
+pub mod screens;
+pub mod settings;

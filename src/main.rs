@@ -1,0 +1,81 @@
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use headroom::app::{AppConfig, build_app};
+use headroom::cli::{Cli, Command};
+use headroom::screens::Screen;
+use headroom::settings::SettingsStore;
+use headroom_capture::source::OpenOptions;
+use headroom_capture::{SourceSpec, open_with_fallback};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("headroom: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.command == Some(Command::Cameras) {
+        return list_cameras();
+    }
+    let store = SettingsStore::default_location();
+    let (settings, warning) = store.as_ref().map(|s| s.load()).unwrap_or_default();
+    if let Some(w) = warning {
+        eprintln!("headroom: warning: {w}");
+    }
+    let spec = cli.source.clone().unwrap_or_else(|| settings.source.clone());
+    let open_options = OpenOptions { looping: !cli.no_loop, images_fps: cli.fps };
+    // File sources that fail are errors (exit 2) before any window opens; a missing webcam
+    // falls back to the demo clip with a notice.
+    let (mut source, notice) =
+        open_with_fallback(&spec, open_options).with_context(|| format!("cannot open source {spec}"))?;
+    if let Some(n) = &notice {
+        eprintln!("headroom: {n}");
+    }
+    let start = match cli.command {
+        Some(Command::Probe { seconds }) => {
+            let info = source.info();
+            let r = headroom::probe::probe(source.as_mut(), seconds);
+            println!("source: {} ({}×{}, {:.1} fps nominal)", info.name, info.width, info.height, info.nominal_fps);
+            println!(
+                "read {} frames in {seconds} s ({:.1} fps), {}×{}, timestamps {}",
+                r.frames,
+                r.fps,
+                r.width,
+                r.height,
+                if r.monotonic { "increasing" } else { "NOT increasing" }
+            );
+            for e in &r.errors {
+                println!("error: {e}");
+            }
+            return Ok(());
+        }
+        Some(Command::Play) => Screen::FaceKat,
+        Some(Command::Gallery) => Screen::Gallery,
+        Some(Command::Facelab) => Screen::FaceLab,
+        Some(Command::Cameras) | None => Screen::Menu,
+    };
+    let mut app = build_app(AppConfig { start, source, notice, open_options, settings, store, headless: false });
+    app.run();
+    Ok(())
+}
+
+fn list_cameras() -> anyhow::Result<()> {
+    match headroom_capture::webcam::list_cameras() {
+        Ok(cams) if cams.is_empty() => println!("no cameras found"),
+        Ok(cams) => {
+            for c in cams {
+                println!("{}: {} ({}) — use --source {}", c.index, c.name, c.description, SourceSpec::Webcam(c.index));
+            }
+        }
+        // No video subsystem at all is the same, for the user, as no camera.
+        Err(e) => println!("no cameras found ({e})"),
+    }
+    Ok(())
+}

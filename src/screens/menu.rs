@@ -1,0 +1,50 @@
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+use headroom_capture::{CameraImage, CaptureStatus};
+
+use super::{Screen, preview};
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_systems(EguiPrimaryContextPass, menu_ui.run_if(in_state(Screen::Menu)));
+}
+
+const ENTRIES: [(Screen, &str); 4] = [
+    (Screen::FaceKat, "Fly through a field of obstacles, steering with your head."),
+    (Screen::Gallery, "Explore an art collection as a 3D map, through a head-coupled window."),
+    (Screen::FaceLab, "A 71-point face model fitted live: emotions, caricature, face swap."),
+    (Screen::Settings, "Camera or video source, screen size, calibration."),
+];
+
+fn menu_ui(
+    mut contexts: EguiContexts,
+    image: Res<CameraImage>,
+    status: Res<CaptureStatus>,
+    mut next: ResMut<NextState<Screen>>,
+    mut exit: MessageWriter<AppExit>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?.clone();
+    egui::CentralPanel::default().show(&ctx, |ui| {
+        ui.add_space(24.0);
+        ui.heading(egui::RichText::new("headroom").size(40.0).strong());
+        ui.label("Your webcam as a head and face tracker.");
+        ui.add_space(24.0);
+        ui.columns(2, |cols| {
+            for (screen, blurb) in ENTRIES {
+                let button =
+                    egui::Button::new(egui::RichText::new(screen.title()).size(22.0)).min_size(egui::vec2(220.0, 44.0));
+                if cols[0].add(button).clicked() {
+                    next.set(screen);
+                }
+                cols[0].label(blurb);
+                cols[0].add_space(10.0);
+            }
+            let quit = egui::Button::new(egui::RichText::new("Quit").size(22.0)).min_size(egui::vec2(220.0, 44.0));
+            if cols[0].add(quit).clicked() {
+                exit.write(AppExit::Success);
+            }
+            let width = cols[1].available_width();
+            preview::show(&mut cols[1], &mut contexts, &image, &status, width);
+        });
+    });
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! The app's screens: a `Screen` state, one module per screen. Screen-scoped entities carry
+//! `DespawnOnExit(Screen::X)`; every Update system runs only in its screen.
+
+mod facelab;
+mod menu;
+mod preview;
+mod settings;
+mod upcoming;
+
+use bevy::prelude::*;
+
+#[derive(States, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Screen {
+    #[default]
+    Menu,
+    FaceKat,
+    Gallery,
+    FaceLab,
+    Settings,
+}
+
+impl Screen {
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Menu => "Menu",
+            Screen::FaceKat => "FaceKat",
+            Screen::Gallery => "Gallery",
+            Screen::FaceLab => "Face Lab",
+            Screen::Settings => "Settings",
+        }
+    }
+}
+
+pub struct ScreensPlugin {
+    pub start: Screen,
+}
+
+impl Plugin for ScreensPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_state(self.start)
+            .add_systems(Startup, spawn_ui_camera)
+            .add_systems(Update, back_to_menu.run_if(not(in_state(Screen::Menu))))
+            .add_plugins((menu::plugin, settings::plugin, facelab::plugin, upcoming::plugin));
+    }
+}
+
+/// The camera egui draws through; screens with a 3D scene spawn their own.
+fn spawn_ui_camera(mut commands: Commands) {
+    commands.spawn((Name::new("UI camera"), Camera2d));
+}
+
+/// Esc returns to the menu from every other screen.
+fn back_to_menu(keys: Res<ButtonInput<KeyCode>>, mut next: ResMut<NextState<Screen>>) {
+    if keys.just_pressed(KeyCode::Escape) {
+        next.set(Screen::Menu);
+    }
+}

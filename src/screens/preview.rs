@@ -1,0 +1,26 @@
+//! The live camera preview and its status line, shared by several screens.
+
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiTextureHandle, egui};
+use headroom_capture::{CameraImage, CaptureStatus};
+
+/// Draws the newest frame scaled to `max_width`, with source, size and measured fps below it.
+pub fn show(
+    ui: &mut egui::Ui,
+    contexts: &mut EguiContexts,
+    image: &CameraImage,
+    status: &CaptureStatus,
+    max_width: f32,
+) {
+    let id = contexts.add_image(EguiTextureHandle::Weak(image.0.id()));
+    let (w, h) = (status.width.max(1) as f32, status.height.max(1) as f32);
+    let width = max_width.min(w * 2.0);
+    ui.image(egui::load::SizedTexture::new(id, egui::vec2(width, width * h / w)));
+    ui.label(format!(
+        "{} · {}×{} · {:.1} fps ({:.0} nominal) · {} frames",
+        status.source_name, status.width, status.height, status.measured_fps, status.nominal_fps, status.frames
+    ));
+    if let Some(notice) = &status.notice {
+        ui.colored_label(egui::Color32::from_rgb(240, 190, 60), notice);
+    }
+}

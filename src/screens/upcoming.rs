@@ -1,0 +1,36 @@
+//! FaceKat and Gallery are reachable from the menu but not built yet: their screen says so
+//! plainly (and shows the live source, which they will use).
+
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+use headroom_capture::{CameraImage, CaptureStatus};
+
+use super::{Screen, preview};
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_systems(
+        EguiPrimaryContextPass,
+        upcoming_ui.run_if(in_state(Screen::FaceKat).or(in_state(Screen::Gallery))),
+    );
+}
+
+fn upcoming_ui(
+    mut contexts: EguiContexts,
+    screen: Res<State<Screen>>,
+    image: Res<CameraImage>,
+    status: Res<CaptureStatus>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?.clone();
+    let what = match screen.get() {
+        Screen::FaceKat => "The head-steered game needs head tracking, which is not built yet.",
+        _ => "The 3D gallery needs the gallery build and viewer, which are not built yet.",
+    };
+    egui::CentralPanel::default().show(&ctx, |ui| {
+        ui.heading(screen.get().title());
+        ui.label(what);
+        ui.label("Esc: back to the menu.");
+        ui.add_space(12.0);
+        preview::show(ui, &mut contexts, &image, &status, 480.0);
+    });
+    Ok(())
+}

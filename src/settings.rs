@@ -1,0 +1,140 @@
+//! User settings, persisted as JSON in the per-user config folder.
+//!
+//! A corrupt file never stops the app: it is moved aside as a backup, a warning says where, and
+//! the defaults are used.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bevy::prelude::Resource;
+use headroom_capture::SourceSpec;
+use serde::{Deserialize, Serialize};
+
+/// Environment variable that overrides the config folder (tests, portable installs).
+pub const CONFIG_DIR_ENV: &str = "HEADROOM_CONFIG_DIR";
+const FILE_NAME: &str = "settings.json";
+
+/// Everything headroom remembers between runs.
+#[derive(Resource, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(default)]
+pub struct Settings {
+    /// Format version of this file.
+    pub version: u32,
+    /// Frame source used when `--source` is not given.
+    pub source: SourceSpec,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { version: 1, source: SourceSpec::Webcam(0) }
+    }
+}
+
+/// Where the settings live, and the code that reads and writes them.
+#[derive(Resource, Clone, Debug)]
+pub struct SettingsStore {
+    path: PathBuf,
+}
+
+impl SettingsStore {
+    /// `$HEADROOM_CONFIG_DIR/settings.json`, else the platform's config folder
+    /// (`~/.config/headroom/` on Linux). `None` if the platform has no home folder.
+    pub fn default_location() -> Option<Self> {
+        if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV) {
+            return Some(Self::in_dir(dir));
+        }
+        directories::ProjectDirs::from("org", "headroom", "headroom").map(|d| Self::in_dir(d.config_dir()))
+    }
+
+    pub fn in_dir(dir: impl AsRef<Path>) -> Self {
+        SettingsStore { path: dir.as_ref().join(FILE_NAME) }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the settings. Missing file → defaults, silently. Unreadable or corrupt file →
+    /// defaults plus a warning; a corrupt file is renamed to `settings.json.bad-<unix time>`.
+    pub fn load(&self) -> (Settings, Option<String>) {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return (Settings::default(), None),
+            Err(e) => {
+                return (
+                    Settings::default(),
+                    Some(format!("cannot read {}: {e}; using defaults", self.path.display())),
+                );
+            }
+        };
+        match serde_json::from_str::<Settings>(&text) {
+            Ok(s) => (s, None),
+            Err(e) => {
+                let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                let backup = self.path.with_file_name(format!("{FILE_NAME}.bad-{stamp}"));
+                let kept = match std::fs::rename(&self.path, &backup) {
+                    Ok(()) => format!("kept it as {}", backup.display()),
+                    Err(re) => format!("could not back it up ({re})"),
+                };
+                (Settings::default(), Some(format!("{} is corrupt ({e}); using defaults, {kept}", self.path.display())))
+            }
+        }
+    }
+
+    /// Writes the settings atomically (temporary file, then rename).
+    pub fn save(&self, settings: &Settings) -> io::Result<()> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = self.path.with_extension("json.tmp");
+        let json = serde_json::to_string_pretty(settings).map_err(io::Error::other)?;
+        std::fs::write(&tmp, json + "\n")?;
+        std::fs::rename(&tmp, &self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_store(name: &str) -> (PathBuf, SettingsStore) {
+        let dir = std::env::temp_dir().join(format!("headroom-settings-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        (dir.clone(), SettingsStore::in_dir(&dir))
+    }
+
+    #[test]
+    fn round_trip_and_missing_file() {
+        let (dir, store) = temp_store("rt");
+        assert_eq!(store.load(), (Settings::default(), None));
+        let s = Settings { source: SourceSpec::Video("/clips/a.mp4".into()), ..Settings::default() };
+        store.save(&s).unwrap();
+        assert_eq!(store.load(), (s, None));
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        assert!(text.contains("\"video:/clips/a.mp4\""), "{text}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn corrupt_file_gives_defaults_a_warning_and_a_backup() {
+        let (dir, store) = temp_store("bad");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(store.path(), "{ \"source\": 42, ").unwrap();
+        let (s, warning) = store.load();
+        assert_eq!(s, Settings::default());
+        let warning = warning.expect("a warning");
+        assert!(warning.contains("corrupt") && warning.contains("bad-"), "{warning}");
+        assert!(!store.path().exists());
+        let backups: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).collect();
+        assert_eq!(backups.len(), 1);
+        assert_eq!(std::fs::read_to_string(backups[0].path()).unwrap(), "{ \"source\": 42, ");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_fields_and_missing_fields_are_tolerated() {
+        let s: Settings = serde_json::from_str(r#"{"future_option": true}"#).unwrap();
+        assert_eq!(s, Settings::default());
+    }
+}
