@@ -1,0 +1,214 @@
+//! Regularised landmark mean-shift (Saragih, Lucey & Cohn), as clmtrackr runs it: sample each
+//! point's search window in the model's reference frame, compute all patch responses once,
+//! then three mean-shift passes with a shrinking kernel, each followed by a regularised
+//! Gauss–Newton update of the shape parameters under the PCA prior.
+
+use crate::image_ops::Gray;
+use crate::model::ClmModel;
+use crate::patch::{PatchExperts, PatchKind, ResponseConfig};
+use crate::shape::{ShapeModel, Similarity};
+
+/// Fitting settings; defaults are clmtrackr's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitConfig {
+    /// Side of each point's search window, in reference-frame pixels (odd).
+    pub search: usize,
+    /// Mean-shift kernel variances, one pass each.
+    pub variances: Vec<f32>,
+    /// Stop early when the summed squared point movement of a pass is below this.
+    pub convergence_limit: f32,
+    pub response: ResponseConfig,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        FitConfig { search: 11, variances: vec![10.0, 5.0, 1.0], convergence_limit: 0.01, response: ResponseConfig::default() }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FitError {
+    #[error("the model has no {0:?} patch experts")]
+    MissingExperts(PatchKind),
+    #[error("search window must be odd and between 1 and 63, got {0}")]
+    BadSearch(usize),
+}
+
+/// What one fit did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitReport {
+    pub points: Vec<[f32; 2]>,
+    /// Mean-shift passes run (≤ the number of variances).
+    pub passes: usize,
+    /// Summed squared point movement in the last pass.
+    pub movement: f32,
+}
+
+/// Reusable fitting state: the model in fast layouts and scratch buffers.
+pub struct Fitter {
+    pub shape: ShapeModel,
+    experts: PatchExperts,
+    pub config: FitConfig,
+    /// Diagonal of Λ⁻¹ over all parameters (0 for the similarity).
+    prior: Vec<f64>,
+    patches: Vec<f32>,
+    scratch: Vec<f32>,
+    /// The latest response maps, `n × search²` (for display and for the GPU twin).
+    pub responses: Vec<f32>,
+}
+
+impl Fitter {
+    pub fn new(model: &ClmModel, config: FitConfig) -> Result<Self, FitError> {
+        if config.search == 0 || config.search % 2 == 0 || config.search > 63 {
+            return Err(FitError::BadSearch(config.search));
+        }
+        let experts = PatchExperts::new(model, config.response.kind).ok_or(FitError::MissingExperts(config.response.kind))?;
+        let shape = ShapeModel::new(model);
+        let mut prior = vec![0.0; shape.num_params()];
+        for k in 0..shape.m {
+            prior[4 + k] =
+                if shape.non_regularized.contains(&k) { 1e-7 } else { 1.0 / f64::from(shape.eigen_values[k]) };
+        }
+        let pw = config.search + experts.size - 1;
+        Ok(Fitter {
+            patches: vec![0.0; shape.n * pw * pw],
+            scratch: vec![0.0; pw * pw],
+            responses: vec![0.0; shape.n * config.search * config.search],
+            shape,
+            experts,
+            config,
+            prior,
+        })
+    }
+
+    pub fn patch_width(&self) -> usize {
+        self.config.search + self.experts.size - 1
+    }
+
+    /// Samples every point's search patch from `img` at parameters `p` into `self.patches`:
+    /// a `pw × pw` grid in the reference frame, centred on the point, mapped into the image by
+    /// the similarity part of `p` and read bilinearly.
+    pub fn sample_patches(&mut self, img: &Gray, p: &[f32]) {
+        let pw = self.patch_width();
+        let half = (pw as f32 - 1.0) / 2.0;
+        let sim = Similarity::from_params(p);
+        let (s, c) = sim.rotation.sin_cos();
+        let (a, b) = (sim.scale * c, sim.scale * s);
+        for (i, u) in self.shape.reference_points(p).into_iter().enumerate() {
+            let out = &mut self.patches[i * pw * pw..(i + 1) * pw * pw];
+            for gy in 0..pw {
+                let ry = u[1] + gy as f32 - half;
+                // Start of the row in the image and the step along it.
+                let (x0, y0) = (a * (u[0] - half) - b * ry + sim.tx, b * (u[0] - half) + a * ry + sim.ty);
+                for gx in 0..pw {
+                    out[gy * pw + gx] = img.sample(x0 + a * gx as f32, y0 + b * gx as f32);
+                }
+            }
+        }
+    }
+
+    /// Computes every point's response map from the sampled patches.
+    pub fn compute_responses(&mut self) {
+        let (pw, search) = (self.patch_width(), self.config.search);
+        let cfg = self.config.response;
+        for i in 0..self.shape.n {
+            let patch = &self.patches[i * pw * pw..(i + 1) * pw * pw];
+            let out = &mut self.responses[i * search * search..(i + 1) * search * search];
+            self.experts.response(i, patch, search, cfg, &mut self.scratch, out);
+        }
+    }
+
+    /// One frame's fit from parameters `p` (updated in place): sample, respond, mean-shift.
+    pub fn fit(&mut self, img: &Gray, p: &mut [f32]) -> FitReport {
+        if img.is_empty() {
+            return FitReport { points: self.shape.points(p), passes: 0, movement: 0.0 };
+        }
+        self.sample_patches(img, p);
+        self.compute_responses();
+        self.mean_shift(p)
+    }
+
+    /// The regularised mean-shift passes over the current `self.responses`, whose grids were
+    /// sampled at `p` (as given).
+    pub fn mean_shift(&mut self, p: &mut [f32]) -> FitReport {
+        let (n, search) = (self.shape.n, self.config.search);
+        let np = self.shape.num_params();
+        let half = (search as f32 - 1.0) / 2.0;
+        // Grid geometry at the frame's starting parameters.
+        let sim0 = Similarity::from_params(p);
+        let (s0, c0) = sim0.rotation.sin_cos();
+        let (a0, b0) = (sim0.scale * c0, sim0.scale * s0);
+        let origin = self.shape.points(p);
+        let mut current = origin.clone();
+        let mut report = FitReport { points: current.clone(), passes: 0, movement: 0.0 };
+        let mut v = vec![0.0f64; 2 * n];
+        let variances = self.config.variances.clone();
+        for &var in &variances {
+            let jac = self.shape.jacobian(p);
+            let denom = var * sim0.scale;
+            for i in 0..n {
+                let resp = &self.responses[i * search * search..(i + 1) * search * search];
+                let (ox, oy) = (origin[i][0], origin[i][1]);
+                let (cx, cy) = (current[i][0], current[i][1]);
+                let (mut wsum, mut mx, mut my) = (0.0f32, 0.0f32, 0.0f32);
+                for gy in 0..search {
+                    let dy = gy as f32 - half;
+                    for gx in 0..search {
+                        let dx = gx as f32 - half;
+                        // Grid cell in the image (rotated and scaled with the face).
+                        let qx = ox + a0 * dx - b0 * dy;
+                        let qy = oy + b0 * dx + a0 * dy;
+                        let d2 = (cx - qx) * (cx - qx) + (cy - qy) * (cy - qy);
+                        let w = resp[gy * search + gx] * (-0.5 * d2 / denom).exp();
+                        wsum += w;
+                        mx += w * qx;
+                        my += w * qy;
+                    }
+                }
+                let (tx, ty) = if wsum > 0.0 { (mx / wsum, my / wsum) } else { (cx, cy) };
+                v[2 * i] = f64::from(tx - cx);
+                v[2 * i + 1] = f64::from(ty - cy);
+            }
+            // Δp = (σ²Λ⁻¹ + JᵀJ)⁻¹ (σ²Λ⁻¹ p − Jᵀ v);  p ← p − Δp
+            let mut lhs = vec![0.0f64; np * np];
+            let mut rhs = vec![0.0f64; np];
+            for r in 0..2 * n {
+                let row = &jac[r * np..(r + 1) * np];
+                for a in 0..np {
+                    let ja = row[a];
+                    if ja == 0.0 {
+                        continue;
+                    }
+                    rhs[a] -= ja * v[r];
+                    for b in a..np {
+                        lhs[a * np + b] += ja * row[b];
+                    }
+                }
+            }
+            for a in 0..np {
+                for b in 0..a {
+                    lhs[a * np + b] = lhs[b * np + a];
+                }
+                let reg = f64::from(var) * self.prior[a];
+                lhs[a * np + a] += reg;
+                rhs[a] += reg * f64::from(p[a]);
+            }
+            let Some(dp) = crate::linalg::solve(&lhs, &rhs, np) else { break };
+            for (pk, d) in p.iter_mut().zip(&dp) {
+                *pk -= *d as f32;
+            }
+            self.shape.clamp(p);
+            let next = self.shape.points(p);
+            let movement: f32 =
+                next.iter().zip(&current).map(|(a, b)| (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sum();
+            current = next;
+            report.passes += 1;
+            report.movement = movement;
+            if movement < self.config.convergence_limit {
+                break;
+            }
+        }
+        report.points = current;
+        report
+    }
+}

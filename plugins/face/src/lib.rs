@@ -1,0 +1,36 @@
+//! Face tracking for headroom, as in clmtrackr and headtrackr but in Rust.
+//!
+//! Core modules (no Bevy): [`image_ops`] (luma, resize, integral images), [`haar`]
+//! (Viola–Jones with OpenCV cascades), [`model`] (the CLM in a project-owned format, converted
+//! from clmtrackr), [`shape`] (the point-distribution model), [`patch`] (SVM patch experts),
+//! [`fit`] (regularised landmark mean-shift).
+
+pub mod camshift;
+pub mod fit;
+pub mod haar;
+pub mod image_ops;
+mod linalg;
+pub mod model;
+pub mod patch;
+pub mod score;
+pub mod shape;
+pub mod tracker;
+
+pub use fit::{FitConfig, Fitter};
+pub use haar::{Cascade, DetectParams, Rect};
+pub use image_ops::Gray;
+pub use model::ClmModel;
+
+/// OpenCV's `haarcascade_frontalface_alt.xml`, the cascade clmtrackr embeds.
+pub static FRONTALFACE_ALT: &str = include_str!("../../../assets/models/haarcascade_frontalface_alt.xml");
+pub use tracker::{FaceEvent, FaceFit, FaceTracker, StageTimes, TrackOutput, TrackerConfig};
+
+/// The bundled CLM: clmtrackr's `model_pca_20_svm`, converted by `headroom convert clmtrackr`.
+pub static CLMTRACKR_MODEL: &str = include_str!("../../../assets/models/clmtrackr-pca20-svm.json");
+
+/// The bundled model and cascade, parsed.
+pub fn default_tracker(config: TrackerConfig) -> Result<FaceTracker, String> {
+    let model = ClmModel::from_json(CLMTRACKR_MODEL).map_err(|e| e.to_string())?;
+    let cascade = Cascade::from_xml(FRONTALFACE_ALT).map_err(|e| e.to_string())?;
+    FaceTracker::new(&model, cascade, config).map_err(|e| e.to_string())
+}

@@ -1,0 +1,250 @@
+//! Patch experts: linear SVMs correlated over each point's search window, turned into a
+//! probability map.
+//!
+//! For point i, a `(search + size − 1)²` grey patch (21×21 for clmtrackr's 11×11 experts and
+//! search window 11) is optionally pre-filtered (Sobel magnitude or LBP codes), min–max
+//! normalised, correlated with the expert's weights (→ `search²` responses), passed through a
+//! logistic and min–max normalised again. clmtrackr has two variants that differ in the
+//! normalisation window and the logistic's offset; both are here ([`Normalize`], [`Logistic`]).
+
+use crate::model::{ClmModel, PatchSet};
+
+/// Which of the model's experts (and pre-filter) to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PatchKind {
+    #[default]
+    Raw,
+    Sobel,
+    Lbp,
+}
+
+/// Min–max normalisation of the grey values before correlation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Normalize {
+    /// Over the whole search patch (clmtrackr's CPU/FFT path).
+    #[default]
+    Patch,
+    /// Over each expert-sized window separately (clmtrackr's WebGL path).
+    Window,
+}
+
+/// The logistic applied to the raw correlation `r`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Logistic {
+    /// `1 / (1 + e^−(r − 1))`, bias ignored (clmtrackr's CPU/FFT path).
+    #[default]
+    Shifted,
+    /// `1 / (1 + e^−(r + bias))` with the expert's bias.
+    Bias,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ResponseConfig {
+    pub kind: PatchKind,
+    pub normalize: Normalize,
+    pub logistic: Logistic,
+}
+
+/// The experts of one kind, laid out for fast correlation.
+#[derive(Clone, Debug)]
+pub struct PatchExperts {
+    pub n: usize,
+    pub size: usize,
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+impl PatchExperts {
+    /// `None` if the model lacks that kind of expert.
+    pub fn new(model: &ClmModel, kind: PatchKind) -> Option<Self> {
+        let set: &PatchSet = match kind {
+            PatchKind::Raw => &model.raw,
+            PatchKind::Sobel => model.sobel.as_ref()?,
+            PatchKind::Lbp => model.lbp.as_ref()?,
+        };
+        Some(PatchExperts {
+            n: set.weights.len(),
+            size: model.patch_size,
+            weights: set.weights.iter().flatten().copied().collect(),
+            bias: set.bias.clone(),
+        })
+    }
+
+    /// Response map of expert `i` over `patch` (`pw × pw`, pw = search + size − 1) into `out`
+    /// (`search²`, row-major). `scratch` must hold `pw²` values.
+    pub fn response(&self, i: usize, patch: &[f32], search: usize, cfg: ResponseConfig, scratch: &mut [f32], out: &mut [f32]) {
+        let size = self.size;
+        let pw = search + size - 1;
+        let src = &mut scratch[..pw * pw];
+        prefilter(patch, pw, cfg.kind, src);
+        if cfg.normalize == Normalize::Patch {
+            minmax_normalize(src);
+        }
+        let w = &self.weights[i * size * size..(i + 1) * size * size];
+        let wsum: f32 = w.iter().sum();
+        for y in 0..search {
+            for x in 0..search {
+                let mut acc = 0.0f32;
+                for (ky, wrow) in w.chunks_exact(size).enumerate() {
+                    let row = &src[(y + ky) * pw + x..(y + ky) * pw + x + size];
+                    acc += row.iter().zip(wrow).map(|(a, b)| a * b).sum::<f32>();
+                }
+                if cfg.normalize == Normalize::Window {
+                    // (Σ w·(v − min)) / (max − min) over this window.
+                    let (mut lo, mut hi) = (f32::MAX, f32::MIN);
+                    for ky in 0..size {
+                        for &v in &src[(y + ky) * pw + x..(y + ky) * pw + x + size] {
+                            lo = lo.min(v);
+                            hi = hi.max(v);
+                        }
+                    }
+                    let range = hi - lo;
+                    acc = if range > 0.0 { (acc - lo * wsum) / range } else { 0.0 };
+                }
+                let z = match cfg.logistic {
+                    Logistic::Shifted => acc - 1.0,
+                    Logistic::Bias => acc + self.bias[i],
+                };
+                out[y * search + x] = 1.0 / (1.0 + (-z).exp());
+            }
+        }
+        minmax_normalize(&mut out[..search * search]);
+    }
+}
+
+/// Sobel magnitude or LBP codes with clamp-to-edge, or a plain copy for raw patches.
+fn prefilter(patch: &[f32], pw: usize, kind: PatchKind, out: &mut [f32]) {
+    let at = |x: isize, y: isize| {
+        let cx = x.clamp(0, pw as isize - 1) as usize;
+        let cy = y.clamp(0, pw as isize - 1) as usize;
+        patch[cy * pw + cx]
+    };
+    match kind {
+        PatchKind::Raw => out.copy_from_slice(&patch[..pw * pw]),
+        PatchKind::Sobel => {
+            for y in 0..pw as isize {
+                for x in 0..pw as isize {
+                    let dx = (at(x - 1, y + 1) + 2.0 * at(x - 1, y) + at(x - 1, y - 1)
+                        - at(x + 1, y + 1)
+                        - 2.0 * at(x + 1, y)
+                        - at(x + 1, y - 1))
+                        / 4.0;
+                    let dy = (at(x - 1, y + 1) + 2.0 * at(x, y + 1) + at(x + 1, y + 1)
+                        - at(x - 1, y - 1)
+                        - 2.0 * at(x, y - 1)
+                        - at(x + 1, y - 1))
+                        / 4.0;
+                    out[y as usize * pw + x as usize] = (dx * dx + dy * dy).sqrt();
+                }
+            }
+        }
+        PatchKind::Lbp => {
+            for y in 0..pw as isize {
+                for x in 0..pw as isize {
+                    let c = at(x, y);
+                    let bit = |v: f32, w: f32| if v >= c { w } else { 0.0 };
+                    out[y as usize * pw + x as usize] = bit(at(x + 1, y), 1.0)
+                        + bit(at(x + 1, y - 1), 2.0)
+                        + bit(at(x, y - 1), 4.0)
+                        + bit(at(x - 1, y - 1), 8.0)
+                        + bit(at(x - 1, y), 16.0)
+                        + bit(at(x - 1, y + 1), 32.0)
+                        + bit(at(x, y + 1), 64.0)
+                        + bit(at(x + 1, y + 1), 128.0);
+                }
+            }
+        }
+    }
+}
+
+/// Rescales to [0, 1]; a constant input is left as it is.
+pub fn minmax_normalize(v: &mut [f32]) {
+    let (lo, hi) = v.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let range = hi - lo;
+    if range > 0.0 {
+        let inv = 1.0 / range;
+        v.iter_mut().for_each(|x| *x = (*x - lo) * inv);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The textbook definition, written as plainly as possible.
+    fn naive(weights: &[f32], bias: f32, size: usize, patch: &[f32], search: usize, cfg: ResponseConfig) -> Vec<f32> {
+        let pw = search + size - 1;
+        let mut src = vec![0.0; pw * pw];
+        prefilter(patch, pw, cfg.kind, &mut src);
+        let (lo, hi) = (src.iter().cloned().fold(f32::MAX, f32::min), src.iter().cloned().fold(f32::MIN, f32::max));
+        let mut out = vec![0.0; search * search];
+        for y in 0..search {
+            for x in 0..search {
+                let mut wlo = f32::MAX;
+                let mut whi = f32::MIN;
+                for ky in 0..size {
+                    for kx in 0..size {
+                        wlo = wlo.min(src[(y + ky) * pw + x + kx]);
+                        whi = whi.max(src[(y + ky) * pw + x + kx]);
+                    }
+                }
+                let (a, b) = match cfg.normalize {
+                    Normalize::Patch => (lo, hi),
+                    Normalize::Window => (wlo, whi),
+                };
+                let mut r = 0.0;
+                for ky in 0..size {
+                    for kx in 0..size {
+                        r += weights[ky * size + kx] * (src[(y + ky) * pw + x + kx] - a) / (b - a);
+                    }
+                }
+                let z = if cfg.logistic == Logistic::Shifted { r - 1.0 } else { r + bias };
+                out[y * search + x] = 1.0 / (1.0 + (-z).exp());
+            }
+        }
+        let (lo, hi) = (out.iter().cloned().fold(f32::MAX, f32::min), out.iter().cloned().fold(f32::MIN, f32::max));
+        out.iter().map(|v| (v - lo) / (hi - lo)).collect()
+    }
+
+    #[test]
+    fn responses_equal_the_naive_definition() {
+        let (size, search) = (11, 11);
+        let pw = search + size - 1;
+        // Deterministic pseudo-random weights and patch.
+        let mut state = 12345u32;
+        let mut rnd = || {
+            state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+            (state >> 8) as f32 / (1u32 << 24) as f32
+        };
+        let weights: Vec<f32> = (0..2 * size * size).map(|_| rnd() - 0.5).collect();
+        let patch: Vec<f32> = (0..pw * pw).map(|_| rnd() * 255.0).collect();
+        let experts = PatchExperts { n: 2, size, weights: weights.clone(), bias: vec![0.3, -0.7] };
+        let mut scratch = vec![0.0; pw * pw];
+        let mut out = vec![0.0; search * search];
+        for kind in [PatchKind::Raw, PatchKind::Sobel, PatchKind::Lbp] {
+            for normalize in [Normalize::Patch, Normalize::Window] {
+                for logistic in [Logistic::Shifted, Logistic::Bias] {
+                    let cfg = ResponseConfig { kind, normalize, logistic };
+                    experts.response(1, &patch, search, cfg, &mut scratch, &mut out);
+                    let want = naive(&weights[size * size..], -0.7, size, &patch, search, cfg);
+                    for (a, b) in out.iter().zip(&want) {
+                        assert!((a - b).abs() < 1e-4, "{cfg:?}: {a} vs {b}");
+                    }
+                    assert!(out.iter().all(|v| (0.0..=1.0).contains(v)));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lbp_and_sobel_basics() {
+        // A vertical step edge: Sobel is strongest on the edge; LBP of a flat area is 255.
+        let pw = 5;
+        let patch: Vec<f32> = (0..pw * pw).map(|i| if i % pw >= 2 { 100.0 } else { 0.0 }).collect();
+        let mut out = vec![0.0; pw * pw];
+        prefilter(&patch, pw, PatchKind::Sobel, &mut out);
+        assert!(out[2 * pw + 1] > 0.0 && out[2 * pw + 4] == 0.0);
+        prefilter(&vec![7.0; 25], pw, PatchKind::Lbp, &mut out);
+        assert!(out.iter().all(|&v| v == 255.0));
+    }
+}

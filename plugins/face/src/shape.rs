@@ -1,0 +1,207 @@
+//! The point-distribution model: parameters ↔ points, the Jacobian, PCA projection, and
+//! similarity (Procrustes) fits.
+//!
+//! Parameters follow clmtrackr: `p = [s·cosθ − 1, s·sinθ, tx, ty, b₁ … b_m]`; a point is
+//! `T(mean + V b)` with `T(x, y) = (a x − b y + tx, b x + a y + ty)`, `a = p₀ + 1`, `b = p₁`.
+
+use crate::model::ClmModel;
+
+/// A 2D similarity: `q = s R(θ) p + t`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Similarity {
+    pub scale: f32,
+    pub rotation: f32,
+    pub tx: f32,
+    pub ty: f32,
+}
+
+impl Similarity {
+    pub const IDENTITY: Similarity = Similarity { scale: 1.0, rotation: 0.0, tx: 0.0, ty: 0.0 };
+
+    pub fn apply(&self, p: [f32; 2]) -> [f32; 2] {
+        let (s, c) = self.rotation.sin_cos();
+        let (a, b) = (self.scale * c, self.scale * s);
+        [a * p[0] - b * p[1] + self.tx, b * p[0] + a * p[1] + self.ty]
+    }
+
+    /// From the first four shape parameters.
+    pub fn from_params(p: &[f32]) -> Similarity {
+        let (a, b) = (p[0] + 1.0, p[1]);
+        Similarity { scale: (a * a + b * b).sqrt(), rotation: b.atan2(a), tx: p[2], ty: p[3] }
+    }
+
+    pub fn write_params(&self, p: &mut [f32]) {
+        let (s, c) = self.rotation.sin_cos();
+        p[0] = self.scale * c - 1.0;
+        p[1] = self.scale * s;
+        p[2] = self.tx;
+        p[3] = self.ty;
+    }
+
+    /// The least-squares similarity taking `from[i]` to `to[i]` (no reflection).
+    /// `None` with fewer than two distinct points.
+    pub fn fit(from: &[[f32; 2]], to: &[[f32; 2]]) -> Option<Similarity> {
+        let n = from.len().min(to.len());
+        if n < 2 {
+            return None;
+        }
+        let mean = |v: &[[f32; 2]]| {
+            let (mut x, mut y) = (0.0f64, 0.0f64);
+            for p in &v[..n] {
+                x += f64::from(p[0]);
+                y += f64::from(p[1]);
+            }
+            [x / n as f64, y / n as f64]
+        };
+        let (mf, mt) = (mean(from), mean(to));
+        let (mut sxx, mut sxy, mut var) = (0.0f64, 0.0f64, 0.0f64);
+        for i in 0..n {
+            let (fx, fy) = (f64::from(from[i][0]) - mf[0], f64::from(from[i][1]) - mf[1]);
+            let (tx, ty) = (f64::from(to[i][0]) - mt[0], f64::from(to[i][1]) - mt[1]);
+            sxx += fx * tx + fy * ty;
+            sxy += fx * ty - fy * tx;
+            var += fx * fx + fy * fy;
+        }
+        if var < 1e-12 {
+            return None;
+        }
+        let (a, b) = (sxx / var, sxy / var);
+        let tx = mt[0] - (a * mf[0] - b * mf[1]);
+        let ty = mt[1] - (b * mf[0] + a * mf[1]);
+        Some(Similarity {
+            scale: (a * a + b * b).sqrt() as f32,
+            rotation: b.atan2(a) as f32,
+            tx: tx as f32,
+            ty: ty as f32,
+        })
+    }
+}
+
+/// The shape model in a compute-friendly layout.
+#[derive(Clone, Debug)]
+pub struct ShapeModel {
+    pub n: usize,
+    pub m: usize,
+    pub mean: Vec<[f32; 2]>,
+    /// `v[(2i + c) * m + k]`.
+    pub v: Vec<f32>,
+    pub eigen_values: Vec<f32>,
+    pub non_regularized: Vec<usize>,
+}
+
+impl ShapeModel {
+    pub fn new(model: &ClmModel) -> Self {
+        ShapeModel {
+            n: model.num_points(),
+            m: model.num_modes(),
+            mean: model.mean_shape.clone(),
+            v: model.eigen_vectors.iter().flatten().copied().collect(),
+            eigen_values: model.eigen_values.clone(),
+            non_regularized: model.non_regularized.clone(),
+        }
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.m + 4
+    }
+
+    /// Points in the reference frame (shape modes only, no similarity).
+    pub fn reference_points(&self, p: &[f32]) -> Vec<[f32; 2]> {
+        let m = self.m;
+        (0..self.n)
+            .map(|i| {
+                let (vx, vy) = (&self.v[2 * i * m..(2 * i + 1) * m], &self.v[(2 * i + 1) * m..(2 * i + 2) * m]);
+                let mut x = self.mean[i][0];
+                let mut y = self.mean[i][1];
+                for k in 0..m {
+                    x += vx[k] * p[4 + k];
+                    y += vy[k] * p[4 + k];
+                }
+                [x, y]
+            })
+            .collect()
+    }
+
+    /// Points in the image.
+    pub fn points(&self, p: &[f32]) -> Vec<[f32; 2]> {
+        let (a, b) = (p[0] + 1.0, p[1]);
+        self.reference_points(p).into_iter().map(|[x, y]| [a * x - b * y + p[2], b * x + a * y + p[3]]).collect()
+    }
+
+    /// d(points)/d(p), row-major `2n × (m+4)`, rows x₀, y₀, x₁, …
+    pub fn jacobian(&self, p: &[f32]) -> Vec<f64> {
+        let (n, m) = (self.n, self.m);
+        let cols = m + 4;
+        let refp = self.reference_points(p);
+        let (a, b) = (f64::from(p[0]) + 1.0, f64::from(p[1]));
+        let mut j = vec![0.0f64; 2 * n * cols];
+        for i in 0..n {
+            let (x, y) = (f64::from(refp[i][0]), f64::from(refp[i][1]));
+            let rx = &mut j[2 * i * cols..(2 * i + 1) * cols];
+            rx[0] = x;
+            rx[1] = -y;
+            rx[2] = 1.0;
+            for k in 0..m {
+                let (vx, vy) = (f64::from(self.v[2 * i * m + k]), f64::from(self.v[(2 * i + 1) * m + k]));
+                rx[4 + k] = a * vx - b * vy;
+            }
+            let ry = &mut j[(2 * i + 1) * cols..(2 * i + 2) * cols];
+            ry[0] = y;
+            ry[1] = x;
+            ry[3] = 1.0;
+            for k in 0..m {
+                let (vx, vy) = (f64::from(self.v[2 * i * m + k]), f64::from(self.v[(2 * i + 1) * m + k]));
+                ry[4 + k] = b * vx + a * vy;
+            }
+        }
+        j
+    }
+
+    /// Clamps each shape mode to ±3√λ.
+    pub fn clamp(&self, p: &mut [f32]) {
+        for k in 0..self.m {
+            let lim = 3.0 * self.eigen_values[k].sqrt();
+            p[4 + k] = p[4 + k].clamp(-lim, lim);
+        }
+    }
+
+    /// Parameters that best explain image points: similarity by Procrustes to the mean, then the
+    /// modes by projection (least squares), alternated a few times.
+    pub fn project(&self, points: &[[f32; 2]]) -> Vec<f32> {
+        let mut p = vec![0.0f32; self.num_params()];
+        let mut shape = self.mean.clone();
+        for _ in 0..5 {
+            let Some(sim) = Similarity::fit(&shape, points) else { return p };
+            sim.write_params(&mut p);
+            // Into the reference frame.
+            let inv = |q: [f32; 2]| {
+                let (s, c) = sim.rotation.sin_cos();
+                let (dx, dy) = (q[0] - sim.tx, q[1] - sim.ty);
+                [(c * dx + s * dy) / sim.scale, (-s * dx + c * dy) / sim.scale]
+            };
+            let local: Vec<[f32; 2]> = points.iter().map(|&q| inv(q)).collect();
+            let b = self.project_modes(&local);
+            p[4..].copy_from_slice(&b);
+            shape = self.reference_points(&p);
+        }
+        p
+    }
+
+    /// Least-squares mode weights for points already in the reference frame.
+    pub fn project_modes(&self, local: &[[f32; 2]]) -> Vec<f32> {
+        let (n, m) = (self.n, self.m);
+        let mut vtv = vec![0.0f64; m * m];
+        let mut vtd = vec![0.0f64; m];
+        for r in 0..2 * n {
+            let d = f64::from(local[r / 2][r % 2] - self.mean[r / 2][r % 2]);
+            let row = &self.v[r * m..(r + 1) * m];
+            for k in 0..m {
+                vtd[k] += f64::from(row[k]) * d;
+                for l in 0..m {
+                    vtv[k * m + l] += f64::from(row[k]) * f64::from(row[l]);
+                }
+            }
+        }
+        crate::linalg::solve(&vtv, &vtd, m).map_or(vec![0.0; m], |b| b.into_iter().map(|v| v as f32).collect())
+    }
+}
