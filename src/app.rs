@@ -8,6 +8,7 @@ use bevy::winit::WinitPlugin;
 use bevy_egui::EguiPlugin;
 use headroom_capture::source::OpenOptions;
 use headroom_capture::{CapturePlugin, FrameSource};
+use headroom_face::{FacePlugin, TrackerConfig};
 
 use crate::screens::{Screen, ScreensPlugin};
 use crate::settings::{Settings, SettingsStore};
@@ -56,6 +57,7 @@ pub fn build_app(config: AppConfig) -> App {
         .add_plugins(EguiPlugin::default());
     }
     app.add_plugins(CapturePlugin::new(config.source, config.notice, config.open_options))
+        .add_plugins(FacePlugin { config: TrackerConfig::default() })
         .insert_resource(config.settings)
         .add_plugins(ScreensPlugin { start: config.start });
     if let Some(store) = config.store {

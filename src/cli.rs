@@ -1,5 +1,7 @@
 //! The command line.
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 use headroom_capture::SourceSpec;
 
@@ -40,11 +42,40 @@ pub enum Command {
     Facelab,
     /// List the webcams this machine offers.
     Cameras,
+    /// Fit the 71-point face model to an image, a folder of images or an MP4 video; one JSON
+    /// record per image or frame (points, score, milliseconds).
+    Fit {
+        /// Image (JPEG/PNG), folder of images, or MP4 video (tracked frame to frame).
+        input: PathBuf,
+        /// Write the records here (JSON Lines) instead of standard output.
+        #[arg(long, value_name = "OUT")]
+        json: Option<PathBuf>,
+        /// Write each image or frame with the fitted points drawn on it into this folder (PNG).
+        #[arg(long, value_name = "DIR")]
+        overlay: Option<PathBuf>,
+    },
+    /// Convert a third-party model into headroom's own format.
+    Convert {
+        #[command(subcommand)]
+        what: ConvertWhat,
+    },
     /// Read the source for a while without a window and report what arrived (a quick check that
     /// a camera or file works).
     Probe {
         /// How long to read.
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq)]
+pub enum ConvertWhat {
+    /// clmtrackr's `models/model_*_svm.js` (npm clmtrackr) → headroom's JSON CLM format.
+    Clmtrackr {
+        /// The model .js file.
+        input: PathBuf,
+        /// Where to write the converted model.
+        #[arg(short, long)]
+        output: PathBuf,
     },
 }

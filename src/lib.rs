@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod fit_cmd;
 pub mod probe;
 pub mod screens;
 pub mod settings;

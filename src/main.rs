@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use headroom::app::{AppConfig, build_app};
-use headroom::cli::{Cli, Command};
+use headroom::cli::{Cli, Command, ConvertWhat};
 use headroom::screens::Screen;
 use headroom::settings::SettingsStore;
 use headroom_capture::source::OpenOptions;
@@ -21,8 +21,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    if cli.command == Some(Command::Cameras) {
-        return list_cameras();
+    match &cli.command {
+        Some(Command::Cameras) => return list_cameras(),
+        Some(Command::Fit { input, json, overlay }) => {
+            return headroom::fit_cmd::run_fit(input, json.as_deref(), overlay.as_deref());
+        }
+        Some(Command::Convert { what: ConvertWhat::Clmtrackr { input, output } }) => {
+            return headroom::fit_cmd::convert_clmtrackr(input, output);
+        }
+        _ => {}
     }
     let store = SettingsStore::default_location();
     let (settings, warning) = store.as_ref().map(|s| s.load()).unwrap_or_default();
@@ -59,7 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Play) => Screen::FaceKat,
         Some(Command::Gallery) => Screen::Gallery,
         Some(Command::Facelab) => Screen::FaceLab,
-        Some(Command::Cameras) | None => Screen::Menu,
+        Some(Command::Cameras | Command::Fit { .. } | Command::Convert { .. }) | None => Screen::Menu,
     };
     let mut app = build_app(AppConfig { start, source, notice, open_options, settings, store, headless: false });
     app.run();

@@ -1,23 +1,151 @@
-//! Face Lab. Today: the live source at full size with capture figures; the face fit, mesh
-//! overlay and effects come with the face-tracking plugin.
+//! Face Lab: the live source with the fitted 71-point mesh, face box, per-point response
+//! heat-maps, the drift score, tracking rate and milliseconds per stage.
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use headroom_capture::{CameraImage, CaptureStatus};
+use headroom_face::model::DrawPath;
+use headroom_face::shape::Similarity;
+use headroom_face::{FaceModelInfo, FaceSettings, FaceTracking};
 
 use super::{Screen, preview};
 
 pub(super) fn plugin(app: &mut App) {
-    app.add_systems(EguiPrimaryContextPass, facelab_ui.run_if(in_state(Screen::FaceLab)));
+    app.init_resource::<LabView>()
+        .add_systems(EguiPrimaryContextPass, facelab_ui.run_if(in_state(Screen::FaceLab)))
+        .add_systems(OnExit(Screen::FaceLab), |mut s: ResMut<FaceSettings>| s.keep_responses = false);
 }
 
-fn facelab_ui(mut contexts: EguiContexts, image: Res<CameraImage>, status: Res<CaptureStatus>) -> Result {
+#[derive(Resource)]
+struct LabView {
+    mesh: bool,
+    points: bool,
+    heatmap: bool,
+}
+
+impl Default for LabView {
+    fn default() -> Self {
+        LabView { mesh: true, points: true, heatmap: false }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn facelab_ui(
+    mut contexts: EguiContexts,
+    image: Res<CameraImage>,
+    status: Res<CaptureStatus>,
+    tracking: Option<Res<FaceTracking>>,
+    info: Option<Res<FaceModelInfo>>,
+    settings: Option<ResMut<FaceSettings>>,
+    mut view: ResMut<LabView>,
+) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
-    egui::CentralPanel::default().show(&ctx, |ui| {
+    egui::Panel::right("facelab_panel").default_size(280.0).show(&ctx, |ui| {
         ui.heading("Face Lab");
-        ui.label("Live source. Face fitting is not built yet. Esc: menu.");
-        let width = ui.available_width().min(ui.available_height() * 1.25);
-        preview::show(ui, &mut contexts, &image, &status, width);
+        ui.label("Esc: menu");
+        ui.separator();
+        let Some(t) = tracking.as_deref() else {
+            ui.label("Face tracking is not running.");
+            return;
+        };
+        match &t.fit {
+            Some(f) => {
+                ui.label(format!("Face: tracking (score {:.2}{})", f.score, if f.converged { ", settled" } else { "" }));
+            }
+            None if t.fallback_box.is_some() => {
+                ui.label("Face: searching (colour tracker holds the box)");
+            }
+            None => {
+                ui.label("Face: searching");
+            }
+        }
+        ui.label(format!("Tracked: {:.1} fps, {} frames", t.fps, t.frames));
+        egui::Grid::new("stage_times").show(ui, |ui| {
+            for (name, ms) in [
+                ("detect", t.times.detect_ms),
+                ("fit", t.times.fit_ms),
+                ("score", t.times.score_ms),
+                ("camshift", t.times.camshift_ms),
+                ("whole frame", t.total_ms),
+            ] {
+                ui.label(name);
+                ui.label(format!("{ms:.2} ms"));
+                ui.end_row();
+            }
+        });
+        ui.separator();
+        ui.checkbox(&mut view.mesh, "Mesh");
+        ui.checkbox(&mut view.points, "Points");
+        ui.checkbox(&mut view.heatmap, "Response heat-map");
+        if let Some(mut s) = settings {
+            ui.checkbox(&mut s.enabled, "Tracking on");
+            if s.keep_responses != view.heatmap {
+                s.keep_responses = view.heatmap;
+            }
+        }
+    });
+    egui::CentralPanel::default().show(&ctx, |ui| {
+        let width = ui.available_width().min((ui.available_height() - 40.0) * 1.25).max(64.0);
+        let rect = preview::show(ui, &mut contexts, &image, &status, width);
+        let Some(t) = tracking.as_deref() else { return };
+        let (fw, fh) = t.frame_size;
+        if fw == 0 || fh == 0 {
+            return;
+        }
+        let k = rect.width() / fw as f32;
+        let to_screen = |p: [f32; 2]| rect.min + egui::vec2(p[0] * k, p[1] * k);
+        let painter = ui.painter_at(rect);
+        let green = egui::Color32::from_rgb(130, 255, 50);
+        let yellow = egui::Color32::from_rgb(255, 220, 0);
+        if let Some(b) = t.fit.as_ref().map(|f| f.face_box).or(t.fallback_box) {
+            let r = egui::Rect::from_min_size(to_screen([b.x as f32, b.y as f32]), egui::vec2(b.w as f32 * k, b.h as f32 * k));
+            painter.rect_stroke(r, 0.0, egui::Stroke::new(1.5, yellow), egui::StrokeKind::Middle);
+        }
+        let Some(fit) = &t.fit else { return };
+        if view.heatmap
+            && let Some(resp) = &t.responses
+        {
+            let search = t.search;
+            let sim = Similarity::from_params(&fit.params);
+            let half = (search as f32 - 1.0) / 2.0;
+            let cell = sim.scale * k;
+            for (i, p) in fit.points.iter().enumerate() {
+                let maps = &resp[i * search * search..(i + 1) * search * search];
+                for gy in 0..search {
+                    for gx in 0..search {
+                        let v = maps[gy * search + gx];
+                        if v < 0.05 {
+                            continue;
+                        }
+                        let (s, c) = sim.rotation.sin_cos();
+                        let (dx, dy) = (gx as f32 - half, gy as f32 - half);
+                        let q = [p[0] + sim.scale * (c * dx - s * dy), p[1] + sim.scale * (s * dx + c * dy)];
+                        let r = egui::Rect::from_center_size(to_screen(q), egui::vec2(cell, cell));
+                        painter.rect_filled(r, 0.0, egui::Color32::from_rgba_unmultiplied(255, 40, 40, (v * 160.0) as u8));
+                    }
+                }
+            }
+        }
+        if view.mesh
+            && let Some(info) = info.as_deref()
+        {
+            let stroke = egui::Stroke::new(1.0, green.gamma_multiply(0.6));
+            for tri in &info.triangles {
+                let pts: Vec<egui::Pos2> = tri.iter().map(|&i| to_screen(fit.points[i])).collect();
+                painter.add(egui::Shape::closed_line(pts, stroke));
+            }
+            for path in &info.paths {
+                if let DrawPath::Line(v) = path {
+                    let pts: Vec<egui::Pos2> = v.iter().map(|&i| to_screen(fit.points[i])).collect();
+                    painter.add(egui::Shape::line(pts, egui::Stroke::new(2.0, green)));
+                }
+            }
+        }
+        if view.points {
+            for p in &fit.points {
+                painter.circle_filled(to_screen(*p), 2.0, egui::Color32::WHITE);
+            }
+        }
     });
     Ok(())
 }

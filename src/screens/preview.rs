@@ -15,7 +15,7 @@ pub fn show(
     let id = contexts.add_image(EguiTextureHandle::Weak(image.0.id()));
     let (w, h) = (status.width.max(1) as f32, status.height.max(1) as f32);
     let width = max_width.min(w * 2.0);
-    ui.image(egui::load::SizedTexture::new(id, egui::vec2(width, width * h / w)));
+    let rect = ui.image(egui::load::SizedTexture::new(id, egui::vec2(width, width * h / w))).rect;
     ui.label(format!(
         "{} · {}×{} · {:.1} fps ({:.0} nominal) · {} frames",
         status.source_name, status.width, status.height, status.measured_fps, status.nominal_fps, status.frames
@@ -23,4 +23,5 @@ pub fn show(
     if let Some(notice) = &status.notice {
         ui.colored_label(egui::Color32::from_rgb(240, 190, 60), notice);
     }
+    rect
 }

@@ -3,7 +3,8 @@
 //! Core modules (no Bevy): [`image_ops`] (luma, resize, integral images), [`haar`]
 //! (Viola–Jones with OpenCV cascades), [`model`] (the CLM in a project-owned format, converted
 //! from clmtrackr), [`shape`] (the point-distribution model), [`patch`] (SVM patch experts),
-//! [`fit`] (regularised landmark mean-shift).
+//! [`fit`] (regularised landmark mean-shift), [`score`] (drift check), [`camshift`],
+//! [`tracker`] (the state machine). [`plugin`] is the Bevy glue.
 
 pub mod camshift;
 pub mod fit;
@@ -12,6 +13,7 @@ pub mod image_ops;
 mod linalg;
 pub mod model;
 pub mod patch;
+pub mod plugin;
 pub mod score;
 pub mod shape;
 pub mod tracker;
@@ -20,6 +22,7 @@ pub use fit::{FitConfig, Fitter};
 pub use haar::{Cascade, DetectParams, Rect};
 pub use image_ops::Gray;
 pub use model::ClmModel;
+pub use plugin::{FaceFound, FaceLost, FaceModelInfo, FacePlugin, FaceSettings, FaceTracking};
 
 /// OpenCV's `haarcascade_frontalface_alt.xml`, the cascade clmtrackr embeds.
 pub static FRONTALFACE_ALT: &str = include_str!("../../../assets/models/haarcascade_frontalface_alt.xml");

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Face tracking speed, side by side with OpenCV and MediaPipe on the same frames.
+# Needs: pip install opencv-python-headless (and mediapipe, see bench/accuracy/make_reference.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ours=$(cargo bench -q -p headroom-face --bench face 2>/dev/null)
+peers=$(python3 bench/face_peers.py 2>/dev/null)
+echo "$ours"
+echo "$peers"
+ms() { grep "$1" <<<"$2" | head -1 | sed -E 's/.*: ([0-9.]+) ms.*/\1/'; }
+for size in 320x240 640x480; do
+  a=$(ms "^detect $size" "$ours"); b=$(ms "opencv detect $size" "$peers")
+  echo "detection $size: headroom $a ms, OpenCV $b ms → OpenCV/headroom = $(python3 -c "print(f'{$b/$a:.2f}')")×"
+done
+a=$(ms "^tracked frame" "$ours"); b=$(ms "mediapipe tracked" "$peers")
+[ -n "$b" ] && echo "tracked frame: headroom $a ms, MediaPipe Face Mesh $b ms → MediaPipe/headroom = $(python3 -c "print(f'{$b/$a:.2f}')")×"

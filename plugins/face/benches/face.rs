@@ -1,0 +1,57 @@
+//! `cargo bench -p headroom-face`: detection at 320×240 and 640×480 and one tracked frame on
+//! the demo clip. Prints one line per measurement (median of repeated runs, milliseconds);
+//! `bench/face.sh` runs this beside OpenCV and MediaPipe on the same frames.
+
+use std::time::Instant;
+
+use headroom_capture::{DEMO_CLIP, VideoSource};
+use headroom_face::{Cascade, DetectParams, FRONTALFACE_ALT, Gray, TrackerConfig, default_tracker};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mut video = VideoSource::from_bytes(DEMO_CLIP.to_vec(), "demo").unwrap();
+    let mut frames = Vec::new();
+    while let Some(f) = video.next_frame().unwrap() {
+        frames.push(f);
+    }
+    let grays: Vec<Gray> =
+        frames.iter().map(|f| Gray::from_rgba(f.width as usize, f.height as usize, &f.rgba).unwrap()).collect();
+
+    let cascade = Cascade::from_xml(FRONTALFACE_ALT).unwrap();
+    let params = DetectParams::default();
+    for (w, h) in [(320, 240), (640, 480)] {
+        let imgs: Vec<Gray> = grays.iter().step_by(24).map(|g| g.resize(w, h)).collect();
+        let mut times = Vec::new();
+        let mut found = 0;
+        for _ in 0..3 {
+            for g in &imgs {
+                let t = Instant::now();
+                found += cascade.detect(g, &params).len();
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        println!("detect {w}x{h}: {:.3} ms median over {} runs ({} faces)", median(times), imgs.len() * 3, found / 3);
+    }
+
+    // Tracking: the whole clip, repeated; only frames that continue a track count as "tracked".
+    let mut tracked = Vec::new();
+    let mut passes = 0usize;
+    for _ in 0..3 {
+        let mut tracker = default_tracker(TrackerConfig::default()).unwrap();
+        for (f, g) in frames.iter().zip(&grays) {
+            let was = tracker.is_tracking();
+            let t = Instant::now();
+            let out = tracker.track(g, Some(&f.rgba));
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            if was && out.fit.is_some() {
+                tracked.push(ms);
+                passes += 1;
+            }
+        }
+    }
+    println!("tracked frame {}x{}: {:.3} ms median over {} frames", frames[0].width, frames[0].height, median(tracked), passes);
+}

@@ -1,0 +1,154 @@
+//! Bevy glue: tracks the newest captured frame on the async compute pool (one job in flight,
+//! stale frames dropped, the main thread never waits) and publishes the result as
+//! [`FaceTracking`], with [`FaceFound`] / [`FaceLost`] messages.
+
+use bevy::prelude::*;
+use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, poll_once};
+use headroom_capture::{FpsMeter, LatestFrame};
+
+use crate::model::DrawPath;
+use crate::{ClmModel, FaceEvent, FaceFit, FaceTracker, Gray, Rect, StageTimes, TrackOutput, TrackerConfig};
+
+/// The latest tracking result, for every consumer (head pose, Face Lab, games).
+#[derive(Resource, Default, Debug, Clone)]
+pub struct FaceTracking {
+    pub fit: Option<FaceFit>,
+    /// Camshift's box while no fit is trusted.
+    pub fallback_box: Option<Rect>,
+    pub times: StageTimes,
+    /// Whole-job time of the last frame, milliseconds.
+    pub total_ms: f32,
+    /// Frames tracked per second.
+    pub fps: f64,
+    pub frames: u64,
+    /// Capture sequence number of the frame the result belongs to.
+    pub frame_seq: u64,
+    pub frame_size: (u32, u32),
+    /// Response maps of the last fit (`71 × search²`), when [`FaceSettings::keep_responses`].
+    pub responses: Option<Vec<f32>>,
+    pub search: usize,
+    meter: FpsMeter,
+}
+
+/// The model's triangles and drawing paths, for meshes and overlays.
+#[derive(Resource, Clone, Debug)]
+pub struct FaceModelInfo {
+    pub triangles: Vec<[usize; 3]>,
+    pub paths: Vec<DrawPath>,
+}
+
+#[derive(Resource, Clone, Debug)]
+pub struct FaceSettings {
+    pub enabled: bool,
+    /// Copy the response maps out with each result (for the heat-map view).
+    pub keep_responses: bool,
+}
+
+impl Default for FaceSettings {
+    fn default() -> Self {
+        FaceSettings { enabled: true, keep_responses: false }
+    }
+}
+
+#[derive(Message, Clone, Debug)]
+pub struct FaceFound;
+
+#[derive(Message, Clone, Debug)]
+pub struct FaceLost;
+
+type JobResult = (Box<FaceTracker>, TrackOutput, f32, u64, (u32, u32), Option<Vec<f32>>);
+
+/// The tracker lives here while idle and inside the job while tracking.
+#[derive(Resource, Default)]
+struct TrackerSlot {
+    idle: Option<Box<FaceTracker>>,
+    job: Option<Task<JobResult>>,
+    last_seq: Option<u64>,
+    started: Option<std::time::Instant>,
+}
+
+pub struct FacePlugin {
+    pub config: TrackerConfig,
+}
+
+impl Plugin for FacePlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<FaceTracking>()
+            .init_resource::<FaceSettings>()
+            .init_resource::<TrackerSlot>()
+            .add_message::<FaceFound>()
+            .add_message::<FaceLost>();
+        let loaded = ClmModel::from_json(crate::CLMTRACKR_MODEL).map_err(|e| e.to_string()).and_then(|model| {
+            let cascade = crate::Cascade::from_xml(crate::FRONTALFACE_ALT).map_err(|e| e.to_string())?;
+            let tracker = FaceTracker::new(&model, cascade, self.config.clone()).map_err(|e| e.to_string())?;
+            Ok((model, tracker))
+        });
+        match loaded {
+            Ok((model, tracker)) => {
+                app.insert_resource(FaceModelInfo { triangles: model.triangles, paths: model.paths });
+                app.world_mut().resource_mut::<TrackerSlot>().idle = Some(Box::new(tracker));
+                app.add_systems(Update, (collect_result, start_job).chain());
+            }
+            Err(e) => error!("face tracking disabled: the bundled model failed to load: {e}"),
+        }
+    }
+}
+
+fn start_job(mut slot: ResMut<TrackerSlot>, latest: Res<LatestFrame>, settings: Res<FaceSettings>) {
+    if !settings.enabled || slot.job.is_some() {
+        return;
+    }
+    let Some(frame) = latest.0.clone() else { return };
+    if slot.last_seq == Some(frame.seq) {
+        return;
+    }
+    let Some(mut tracker) = slot.idle.take() else { return };
+    slot.last_seq = Some(frame.seq);
+    let keep = settings.keep_responses;
+    slot.started = Some(std::time::Instant::now());
+    slot.job = Some(AsyncComputeTaskPool::get().spawn(async move {
+        let t = std::time::Instant::now();
+        let out = match Gray::from_rgba(frame.width as usize, frame.height as usize, &frame.rgba) {
+            Some(g) => tracker.track(&g, Some(&frame.rgba)),
+            None => TrackOutput::default(),
+        };
+        let ms = t.elapsed().as_secs_f32() * 1000.0;
+        let responses = (keep && out.fit.is_some()).then(|| tracker.fitter.responses.clone());
+        (tracker, out, ms, frame.seq, (frame.width, frame.height), responses)
+    }));
+}
+
+fn collect_result(
+    mut slot: ResMut<TrackerSlot>,
+    mut tracking: ResMut<FaceTracking>,
+    mut found: MessageWriter<FaceFound>,
+    mut lost: MessageWriter<FaceLost>,
+    time: Res<Time<Real>>,
+) {
+    let Some(job) = slot.job.as_mut() else { return };
+    let Some((tracker, out, ms, seq, size, responses)) = block_on(poll_once(job)) else { return };
+    slot.job = None;
+    tracking.search = tracker.fitter.config.search;
+    slot.idle = Some(tracker);
+    for e in &out.events {
+        match e {
+            FaceEvent::Found => {
+                found.write(FaceFound);
+            }
+            FaceEvent::Lost => {
+                lost.write(FaceLost);
+            }
+        }
+    }
+    tracking.fit = out.fit;
+    tracking.fallback_box = out.fallback_box;
+    tracking.times = out.times;
+    tracking.total_ms = ms;
+    tracking.frames += 1;
+    tracking.frame_seq = seq;
+    tracking.frame_size = size;
+    tracking.responses = responses;
+    let now = time.elapsed();
+    tracking.meter.tick(now);
+    tracking.fps = tracking.meter.fps();
+}
