@@ -1,0 +1,5 @@
+//! Head position and rotation for headroom. Core (no Bevy): [`one_euro`].
+
+pub mod one_euro;
+
+pub use one_euro::{OneEuro, OneEuroConfig};

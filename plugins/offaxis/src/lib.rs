@@ -1,0 +1,5 @@
+//! Head-coupled perspective. Core: [`kooima`] (no Bevy).
+
+pub mod kooima;
+
+pub use kooima::{Frustum, Screen};
