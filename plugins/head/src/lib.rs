@@ -1,5 +1,6 @@
 //! Head position and rotation for headroom. Core (no Bevy): [`one_euro`].
 
 pub mod one_euro;
+pub mod pose;
 
 pub use one_euro::{OneEuro, OneEuroConfig};
