@@ -1,6 +1,8 @@
 //! Head position and rotation for headroom. Core (no Bevy): [`one_euro`].
 
+pub mod estimator;
 pub mod one_euro;
 pub mod pose;
 
 pub use one_euro::{OneEuro, OneEuroConfig};
+pub use estimator::{HeadConfig, HeadEstimator, HeadSample, Observation};
