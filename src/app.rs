@@ -9,6 +9,8 @@ use bevy_egui::EguiPlugin;
 use headroom_capture::source::OpenOptions;
 use headroom_capture::{CapturePlugin, FrameSource};
 use headroom_face::{FacePlugin, TrackerConfig};
+use headroom_head::HeadPlugin;
+use headroom_offaxis::OffAxisCameraPlugin;
 
 use crate::screens::{Screen, ScreensPlugin};
 use crate::settings::{Settings, SettingsStore};
@@ -58,6 +60,7 @@ pub fn build_app(config: AppConfig) -> App {
     }
     app.add_plugins(CapturePlugin::new(config.source, config.notice, config.open_options))
         .add_plugins(FacePlugin { config: TrackerConfig::default() })
+        .add_plugins((HeadPlugin { config: config.settings.head }, OffAxisCameraPlugin))
         .insert_resource(config.settings)
         .add_plugins(ScreensPlugin { start: config.start });
     if let Some(store) = config.store {

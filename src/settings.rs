@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bevy::prelude::Resource;
 use headroom_capture::SourceSpec;
+use headroom_head::HeadConfig;
 use serde::{Deserialize, Serialize};
 
 /// Environment variable that overrides the config folder (tests, portable installs).
@@ -23,11 +24,13 @@ pub struct Settings {
     pub version: u32,
     /// Frame source used when `--source` is not given.
     pub source: SourceSpec,
+    /// Screen size, camera placement and field of view, head filter.
+    pub head: HeadConfig,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { version: 1, source: SourceSpec::Webcam(0) }
+        Settings { version: 1, source: SourceSpec::Webcam(0), head: HeadConfig::default() }
     }
 }
 

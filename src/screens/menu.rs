@@ -8,11 +8,12 @@ pub(super) fn plugin(app: &mut App) {
     app.add_systems(EguiPrimaryContextPass, menu_ui.run_if(in_state(Screen::Menu)));
 }
 
-const ENTRIES: [(Screen, &str); 4] = [
+const ENTRIES: [(Screen, &str); 5] = [
     (Screen::FaceKat, "Fly through a field of obstacles, steering with your head."),
     (Screen::Gallery, "Explore an art collection as a 3D map, through a head-coupled window."),
     (Screen::FaceLab, "A 71-point face model fitted live: emotions, caricature, face swap."),
-    (Screen::Settings, "Camera or video source, screen size, calibration."),
+    (Screen::Targets, "The screen as a window: a room behind the glass that follows your eyes."),
+    (Screen::Settings, "Camera or video source, screen size, head calibration."),
 ];
 
 fn menu_ui(

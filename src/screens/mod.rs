@@ -5,6 +5,7 @@ mod facelab;
 mod menu;
 mod preview;
 mod settings;
+mod targets;
 mod upcoming;
 
 use bevy::prelude::*;
@@ -16,6 +17,7 @@ pub enum Screen {
     FaceKat,
     Gallery,
     FaceLab,
+    Targets,
     Settings,
 }
 
@@ -26,6 +28,7 @@ impl Screen {
             Screen::FaceKat => "FaceKat",
             Screen::Gallery => "Gallery",
             Screen::FaceLab => "Face Lab",
+            Screen::Targets => "Window demo",
             Screen::Settings => "Settings",
         }
     }
@@ -40,13 +43,18 @@ impl Plugin for ScreensPlugin {
         app.insert_state(self.start)
             .add_systems(Startup, spawn_ui_camera)
             .add_systems(Update, back_to_menu.run_if(not(in_state(Screen::Menu))))
-            .add_plugins((menu::plugin, settings::plugin, facelab::plugin, upcoming::plugin));
+            .add_plugins((menu::plugin, settings::plugin, facelab::plugin, targets::plugin, upcoming::plugin));
     }
 }
 
 /// The camera egui draws through; screens with a 3D scene spawn their own.
+/// It draws over any 3D camera (higher order, no clear); menu screens fill it with panels.
 fn spawn_ui_camera(mut commands: Commands) {
-    commands.spawn((Name::new("UI camera"), Camera2d));
+    commands.spawn((
+        Name::new("UI camera"),
+        Camera2d,
+        Camera { order: 10, clear_color: bevy::camera::ClearColorConfig::None, ..default() },
+    ));
 }
 
 /// Esc returns to the menu from every other screen.

@@ -6,9 +6,15 @@ use headroom_capture::{CameraImage, CaptureStatus, SourceSpec, SwitchSource};
 
 use super::{Screen, preview};
 use crate::settings::{Settings, SettingsStore};
+use headroom_face::FaceTracking;
+use headroom_head::plugin::HeadTracker;
+use headroom_head::{HeadSettings, Observation};
 
 pub(super) fn plugin(app: &mut App) {
-    app.add_systems(OnEnter(Screen::Settings), open_form)
+    app.init_resource::<CalibrationForm>()
+        .add_systems(OnEnter(Screen::Settings), open_form)
+        .add_systems(Update, calibrate_on_space.run_if(in_state(Screen::Settings)))
+        .add_systems(EguiPrimaryContextPass, head_ui.run_if(in_state(Screen::Settings)).after(settings_ui))
         .add_systems(OnExit(Screen::Settings), |mut commands: Commands| commands.remove_resource::<SourceForm>())
         .add_systems(EguiPrimaryContextPass, settings_ui.run_if(in_state(Screen::Settings)));
 }
@@ -106,13 +112,7 @@ fn settings_ui(
             if ui.button("Use this source").clicked() {
                 switch.write(SwitchSource(form.choice.clone()));
                 settings.source = form.choice.clone();
-                form.message = Some(match &store {
-                    Some(store) => match store.save(&settings) {
-                        Ok(()) => format!("Saved to {}", store.path().display()),
-                        Err(e) => format!("Could not save settings to {}: {e}", store.path().display()),
-                    },
-                    None => "Settings cannot be saved: no config folder on this system.".into(),
-                });
+                form.message = Some(save(&settings, store.as_deref()));
             }
             if let Some(m) = &form.message {
                 ui.label(m);
@@ -120,6 +120,118 @@ fn settings_ui(
             let width = cols[1].available_width();
             preview::show(&mut cols[1], &mut contexts, &image, &status, width);
         });
+    });
+    Ok(())
+}
+
+/// The head calibration form.
+#[derive(Resource)]
+struct CalibrationForm {
+    /// "Arm's length": the distance the user sits at when pressing Space, cm.
+    arm_cm: f32,
+    message: Option<String>,
+}
+
+impl Default for CalibrationForm {
+    fn default() -> Self {
+        CalibrationForm { arm_cm: 65.0, message: None }
+    }
+}
+
+fn save(settings: &Settings, store: Option<&SettingsStore>) -> String {
+    match store {
+        Some(store) => match store.save(settings) {
+            Ok(()) => format!("Saved to {}", store.path().display()),
+            Err(e) => format!("Could not save settings to {}: {e}", store.path().display()),
+        },
+        None => "Settings cannot be saved: no config folder on this system.".into(),
+    }
+}
+
+/// Space: the face is at arm's length now; derive the camera's field of view from it.
+fn calibrate_on_space(
+    keys: Res<ButtonInput<KeyCode>>,
+    tracking: Option<Res<FaceTracking>>,
+    mut tracker: ResMut<HeadTracker>,
+    mut head: ResMut<HeadSettings>,
+    mut settings: ResMut<Settings>,
+    store: Option<Res<SettingsStore>>,
+    mut form: ResMut<CalibrationForm>,
+) {
+    if !keys.just_pressed(KeyCode::Space) {
+        return;
+    }
+    let fit = tracking.as_ref().and_then(|t| t.fit.clone());
+    let Some((fit, t)) = fit.zip(tracking) else {
+        form.message = Some("No face in view: look at the screen and press Space again.".into());
+        return;
+    };
+    let size = (t.frame_size.0 as f32, t.frame_size.1 as f32);
+    let obs = Observation::Landmarks { points: &fit.points, score: fit.score };
+    match tracker.estimator.calibrate_distance(obs, size, form.arm_cm) {
+        Some(hfov) => {
+            head.config.camera_hfov_deg = Some(hfov);
+            settings.head = head.config;
+            form.message = Some(format!("Camera field of view: {hfov:.1}°. {}", save(&settings, store.as_deref())));
+        }
+        None => form.message = Some("The face is too small to measure: come closer.".into()),
+    }
+}
+
+fn head_ui(
+    mut contexts: EguiContexts,
+    mut head: ResMut<HeadSettings>,
+    mut settings: ResMut<Settings>,
+    store: Option<Res<SettingsStore>>,
+    mut form: ResMut<CalibrationForm>,
+    mut tracker: ResMut<HeadTracker>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?.clone();
+    egui::Window::new("Screen and head calibration").anchor(egui::Align2::LEFT_BOTTOM, [10.0, -10.0]).show(&ctx, |ui| {
+        let c = &mut head.config;
+        ui.horizontal(|ui| {
+            ui.label("Screen (visible area)");
+            ui.add(egui::DragValue::new(&mut c.screen_width_cm).range(5.0..=400.0).suffix(" cm wide"));
+            ui.add(egui::DragValue::new(&mut c.screen_height_cm).range(5.0..=300.0).suffix(" cm high"));
+        });
+        ui.horizontal(|ui| {
+            ui.label("Presets");
+            for (label, inches, aw, ah) in
+                [("13.3\" 16:10", 13.3, 16.0, 10.0), ("14\" 16:9", 14.0, 16.0, 9.0), ("15.6\" 16:9", 15.6, 16.0, 9.0), ("24\" 16:9", 24.0, 16.0, 9.0), ("27\" 16:9", 27.0, 16.0, 9.0)]
+            {
+                if ui.button(label).clicked() {
+                    *c = c.with_screen_diagonal(inches, aw, ah);
+                }
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.label("Camera from screen centre");
+            ui.add(egui::DragValue::new(&mut c.camera_offset_cm[0]).speed(0.1).suffix(" cm x"));
+            ui.add(egui::DragValue::new(&mut c.camera_offset_cm[1]).speed(0.1).suffix(" cm y"));
+            ui.add(egui::DragValue::new(&mut c.camera_offset_cm[2]).speed(0.1).suffix(" cm z"));
+        });
+        ui.horizontal(|ui| {
+            match c.camera_hfov_deg {
+                Some(f) => ui.label(format!("Camera field of view: {f:.1}° (calibrated)")),
+                None => ui.label(format!("Camera field of view: estimated, assuming you sit {:.0} cm away", c.assumed_distance_cm)),
+            };
+            if c.camera_hfov_deg.is_some() && ui.button("Forget").clicked() {
+                c.camera_hfov_deg = None;
+                tracker.estimator.recalibrate();
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.label("Sit at arm's length");
+            ui.add(egui::DragValue::new(&mut form.arm_cm).range(20.0..=150.0).suffix(" cm"));
+            ui.label("and press Space.");
+        });
+        if ui.button("Save").clicked() {
+            settings.head = head.config;
+            form.message = Some(save(&settings, store.as_deref()));
+        }
+        if let Some(m) = &form.message {
+            ui.label(m);
+        }
     });
     Ok(())
 }

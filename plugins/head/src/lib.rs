@@ -2,7 +2,9 @@
 
 pub mod estimator;
 pub mod one_euro;
+pub mod plugin;
 pub mod pose;
 
 pub use one_euro::{OneEuro, OneEuroConfig};
 pub use estimator::{HeadConfig, HeadEstimator, HeadSample, Observation};
+pub use plugin::{Control, HeadPlugin, HeadPose, HeadSettings, PoseSource};

@@ -1,5 +1,8 @@
-//! Head-coupled perspective. Core: [`kooima`] (no Bevy).
+//! Head-coupled perspective after Kooima's "Generalized Perspective Projection". Core:
+//! [`kooima`] (no Bevy); [`plugin`] is the Bevy camera.
 
 pub mod kooima;
+pub mod plugin;
 
 pub use kooima::{Frustum, Screen};
+pub use plugin::{OffAxisCamera, OffAxisCameraPlugin, OffAxisProjection};
