@@ -10,6 +10,7 @@ use headroom_capture::source::OpenOptions;
 use headroom_capture::{CapturePlugin, FrameSource};
 use headroom_face::{FacePlugin, TrackerConfig};
 use headroom_head::HeadPlugin;
+use headroom_facekat::{FaceKatPlugin, FaceKatSeed, HighScore, NewHighScore};
 use headroom_offaxis::OffAxisCameraPlugin;
 
 use crate::screens::{Screen, ScreensPlugin};
@@ -31,6 +32,8 @@ pub struct AppConfig {
     pub store: Option<SettingsStore>,
     /// No window, no GPU: for tests and tools. The UI (egui) is not added.
     pub headless: bool,
+    /// FaceKat's seed (`headroom play --seed N`).
+    pub facekat_seed: Option<u64>,
 }
 
 /// Builds the app; `app.run()` opens the window (or `app.update()` steps a headless one).
@@ -58,13 +61,29 @@ pub fn build_app(config: AppConfig) -> App {
         }))
         .add_plugins(EguiPlugin::default());
     }
+    let high = HighScore(config.settings.facekat_high_score);
     app.add_plugins(CapturePlugin::new(config.source, config.notice, config.open_options))
         .add_plugins(FacePlugin { config: TrackerConfig::default() })
         .add_plugins((HeadPlugin { config: config.settings.head }, OffAxisCameraPlugin))
         .insert_resource(config.settings)
-        .add_plugins(ScreensPlugin { start: config.start });
+        .add_plugins(ScreensPlugin { start: config.start })
+        .add_plugins(FaceKatPlugin { screen: Screen::FaceKat })
+        .insert_resource(high)
+        .insert_resource(FaceKatSeed(config.facekat_seed))
+        .add_systems(Update, save_high_score);
     if let Some(store) = config.store {
         app.insert_resource(store);
     }
     app
+}
+
+/// Keeps FaceKat's best score in the settings file.
+fn save_high_score(mut news: MessageReader<NewHighScore>, mut settings: ResMut<Settings>, store: Option<Res<SettingsStore>>) {
+    let Some(NewHighScore(score)) = news.read().last().copied() else { return };
+    settings.facekat_high_score = score;
+    if let Some(store) = store
+        && let Err(e) = store.save(&settings)
+    {
+        warn!("could not save the high score to {}: {e}", store.path().display());
+    }
 }

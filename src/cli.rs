@@ -35,7 +35,11 @@ pub struct Cli {
 #[derive(Subcommand, Debug, Clone, PartialEq)]
 pub enum Command {
     /// Open straight into FaceKat, the head-steered game.
-    Play,
+    Play {
+        /// Seed for the obstacle field: the same seed and moves replay the same run.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Open straight into the 3D gallery.
     Gallery,
     /// Open straight into the Face Lab.

@@ -63,12 +63,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        Some(Command::Play) => Screen::FaceKat,
+        Some(Command::Play { .. }) => Screen::FaceKat,
         Some(Command::Gallery) => Screen::Gallery,
         Some(Command::Facelab) => Screen::FaceLab,
         Some(Command::Cameras | Command::Fit { .. } | Command::Convert { .. }) | None => Screen::Menu,
     };
-    let mut app = build_app(AppConfig { start, source, notice, open_options, settings, store, headless: false });
+    let facekat_seed = match cli.command {
+        Some(Command::Play { seed }) => seed,
+        _ => None,
+    };
+    let mut app =
+        build_app(AppConfig { start, source, notice, open_options, settings, store, headless: false, facekat_seed });
     app.run();
     Ok(())
 }

@@ -26,11 +26,13 @@ pub struct Settings {
     pub source: SourceSpec,
     /// Screen size, camera placement and field of view, head filter.
     pub head: HeadConfig,
+    /// FaceKat's best score.
+    pub facekat_high_score: u64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { version: 1, source: SourceSpec::Webcam(0), head: HeadConfig::default() }
+        Settings { version: 1, source: SourceSpec::Webcam(0), head: HeadConfig::default(), facekat_high_score: 0 }
     }
 }
 

@@ -1,5 +1,5 @@
-//! FaceKat and Gallery are reachable from the menu but not built yet: their screen says so
-//! plainly (and shows the live source, which they will use).
+//! The Gallery is reachable from the menu but not built yet: its screen says so plainly (and
+//! shows the live source).
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
@@ -10,7 +10,7 @@ use super::{Screen, preview};
 pub(super) fn plugin(app: &mut App) {
     app.add_systems(
         EguiPrimaryContextPass,
-        upcoming_ui.run_if(in_state(Screen::FaceKat).or(in_state(Screen::Gallery))),
+        upcoming_ui.run_if(in_state(Screen::Gallery)),
     );
 }
 
@@ -21,10 +21,7 @@ fn upcoming_ui(
     status: Res<CaptureStatus>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
-    let what = match screen.get() {
-        Screen::FaceKat => "The head-steered game needs head tracking, which is not built yet.",
-        _ => "The 3D gallery needs the gallery build and viewer, which are not built yet.",
-    };
+    let what = "The 3D gallery needs the gallery build and viewer, which are not built yet.";
     egui::CentralPanel::default().show(&ctx, |ui| {
         ui.heading(screen.get().title());
         ui.label(what);

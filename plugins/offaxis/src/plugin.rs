@@ -62,7 +62,7 @@ impl CameraProjection for OffAxisProjection {
 /// in the world (the screen's centre at the parent's origin, facing +z); the camera's own
 /// transform is managed.
 #[derive(Component, Debug, Clone)]
-#[require(Camera3d, Projection::custom(OffAxisProjection::default()))]
+#[require(Camera3d, Projection = Projection::custom(OffAxisProjection::default()))]
 pub struct OffAxisCamera {
     /// World units per centimetre.
     pub world_per_cm: f32,
