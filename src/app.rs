@@ -9,8 +9,8 @@ use bevy_egui::EguiPlugin;
 use headroom_capture::source::OpenOptions;
 use headroom_capture::{CapturePlugin, FrameSource};
 use headroom_face::{FacePlugin, TrackerConfig};
-use headroom_head::HeadPlugin;
 use headroom_facekat::{FaceKatPlugin, FaceKatSeed, HighScore, NewHighScore};
+use headroom_head::HeadPlugin;
 use headroom_offaxis::OffAxisCameraPlugin;
 
 use crate::screens::{Screen, ScreensPlugin};
@@ -78,7 +78,11 @@ pub fn build_app(config: AppConfig) -> App {
 }
 
 /// Keeps FaceKat's best score in the settings file.
-fn save_high_score(mut news: MessageReader<NewHighScore>, mut settings: ResMut<Settings>, store: Option<Res<SettingsStore>>) {
+fn save_high_score(
+    mut news: MessageReader<NewHighScore>,
+    mut settings: ResMut<Settings>,
+    store: Option<Res<SettingsStore>>,
+) {
     let Some(NewHighScore(score)) = news.read().last().copied() else { return };
     settings.facekat_high_score = score;
     if let Some(store) = store

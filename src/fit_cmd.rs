@@ -47,11 +47,15 @@ fn record(source: String, timestamp_ms: f64, out: &TrackOutput, ms: f32) -> FitR
 }
 
 fn is_video(p: &Path) -> bool {
-    p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "mp4" | "m4v" | "mov"))
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "mp4" | "m4v" | "mov"))
 }
 
 fn is_image(p: &Path) -> bool {
-    p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
 }
 
 /// Draws the points (green crosses) and the face box (yellow) onto a copy of the frame.
@@ -185,7 +189,8 @@ pub fn track_frame(tracker: &mut FaceTracker, frame: &Frame, source: String) -> 
 /// `headroom convert clmtrackr IN -o OUT`.
 pub fn convert_clmtrackr(input: &Path, output: &Path) -> anyhow::Result<()> {
     let js = std::fs::read_to_string(input).with_context(|| format!("cannot read {}", input.display()))?;
-    let source = format!("clmtrackr model {}", input.file_name().map_or_else(String::new, |n| n.to_string_lossy().into()));
+    let source =
+        format!("clmtrackr model {}", input.file_name().map_or_else(String::new, |n| n.to_string_lossy().into()));
     let model = ClmModel::from_clmtrackr_js(&js, &source).with_context(|| format!("{}", input.display()))?;
     std::fs::write(output, model.to_json()).with_context(|| format!("cannot write {}", output.display()))?;
     eprintln!(

@@ -256,7 +256,10 @@ mod face {
             }
         }
         let mean = errors.iter().sum::<f32>() / errors.len() as f32;
-        println!("demo clip: {frames} frames, fit in {with_fit}, {found} detections, {lost} losses, NME {mean:.4} over {} reference frames", errors.len());
+        println!(
+            "demo clip: {frames} frames, fit in {with_fit}, {found} detections, {lost} losses, NME {mean:.4} over {} reference frames",
+            errors.len()
+        );
         assert_eq!(frames, 480);
         assert!(with_fit >= 460, "a fit in only {with_fit} of 480 frames");
         assert!(lost <= 1, "{lost} losses");

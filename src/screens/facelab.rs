@@ -50,7 +50,11 @@ fn facelab_ui(
         };
         match &t.fit {
             Some(f) => {
-                ui.label(format!("Face: tracking (score {:.2}{})", f.score, if f.converged { ", settled" } else { "" }));
+                ui.label(format!(
+                    "Face: tracking (score {:.2}{})",
+                    f.score,
+                    if f.converged { ", settled" } else { "" }
+                ));
             }
             None if t.fallback_box.is_some() => {
                 ui.label("Face: searching (colour tracker holds the box)");
@@ -98,7 +102,10 @@ fn facelab_ui(
         let green = egui::Color32::from_rgb(130, 255, 50);
         let yellow = egui::Color32::from_rgb(255, 220, 0);
         if let Some(b) = t.fit.as_ref().map(|f| f.face_box).or(t.fallback_box) {
-            let r = egui::Rect::from_min_size(to_screen([b.x as f32, b.y as f32]), egui::vec2(b.w as f32 * k, b.h as f32 * k));
+            let r = egui::Rect::from_min_size(
+                to_screen([b.x as f32, b.y as f32]),
+                egui::vec2(b.w as f32 * k, b.h as f32 * k),
+            );
             painter.rect_stroke(r, 0.0, egui::Stroke::new(1.5, yellow), egui::StrokeKind::Middle);
         }
         let Some(fit) = &t.fit else { return };
@@ -121,7 +128,11 @@ fn facelab_ui(
                         let (dx, dy) = (gx as f32 - half, gy as f32 - half);
                         let q = [p[0] + sim.scale * (c * dx - s * dy), p[1] + sim.scale * (s * dx + c * dy)];
                         let r = egui::Rect::from_center_size(to_screen(q), egui::vec2(cell, cell));
-                        painter.rect_filled(r, 0.0, egui::Color32::from_rgba_unmultiplied(255, 40, 40, (v * 160.0) as u8));
+                        painter.rect_filled(
+                            r,
+                            0.0,
+                            egui::Color32::from_rgba_unmultiplied(255, 40, 40, (v * 160.0) as u8),
+                        );
                     }
                 }
             }

@@ -187,51 +187,61 @@ fn head_ui(
     mut tracker: ResMut<HeadTracker>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
-    egui::Window::new("Screen and head calibration").anchor(egui::Align2::LEFT_BOTTOM, [10.0, -10.0]).show(&ctx, |ui| {
-        let c = &mut head.config;
-        ui.horizontal(|ui| {
-            ui.label("Screen (visible area)");
-            ui.add(egui::DragValue::new(&mut c.screen_width_cm).range(5.0..=400.0).suffix(" cm wide"));
-            ui.add(egui::DragValue::new(&mut c.screen_height_cm).range(5.0..=300.0).suffix(" cm high"));
-        });
-        ui.horizontal(|ui| {
-            ui.label("Presets");
-            for (label, inches, aw, ah) in
-                [("13.3\" 16:10", 13.3, 16.0, 10.0), ("14\" 16:9", 14.0, 16.0, 9.0), ("15.6\" 16:9", 15.6, 16.0, 9.0), ("24\" 16:9", 24.0, 16.0, 9.0), ("27\" 16:9", 27.0, 16.0, 9.0)]
-            {
-                if ui.button(label).clicked() {
-                    *c = c.with_screen_diagonal(inches, aw, ah);
+    egui::Window::new("Screen and head calibration").anchor(egui::Align2::LEFT_BOTTOM, [10.0, -10.0]).show(
+        &ctx,
+        |ui| {
+            let c = &mut head.config;
+            ui.horizontal(|ui| {
+                ui.label("Screen (visible area)");
+                ui.add(egui::DragValue::new(&mut c.screen_width_cm).range(5.0..=400.0).suffix(" cm wide"));
+                ui.add(egui::DragValue::new(&mut c.screen_height_cm).range(5.0..=300.0).suffix(" cm high"));
+            });
+            ui.horizontal(|ui| {
+                ui.label("Presets");
+                for (label, inches, aw, ah) in [
+                    ("13.3\" 16:10", 13.3, 16.0, 10.0),
+                    ("14\" 16:9", 14.0, 16.0, 9.0),
+                    ("15.6\" 16:9", 15.6, 16.0, 9.0),
+                    ("24\" 16:9", 24.0, 16.0, 9.0),
+                    ("27\" 16:9", 27.0, 16.0, 9.0),
+                ] {
+                    if ui.button(label).clicked() {
+                        *c = c.with_screen_diagonal(inches, aw, ah);
+                    }
                 }
+            });
+            ui.horizontal(|ui| {
+                ui.label("Camera from screen centre");
+                ui.add(egui::DragValue::new(&mut c.camera_offset_cm[0]).speed(0.1).suffix(" cm x"));
+                ui.add(egui::DragValue::new(&mut c.camera_offset_cm[1]).speed(0.1).suffix(" cm y"));
+                ui.add(egui::DragValue::new(&mut c.camera_offset_cm[2]).speed(0.1).suffix(" cm z"));
+            });
+            ui.horizontal(|ui| {
+                match c.camera_hfov_deg {
+                    Some(f) => ui.label(format!("Camera field of view: {f:.1}° (calibrated)")),
+                    None => ui.label(format!(
+                        "Camera field of view: estimated, assuming you sit {:.0} cm away",
+                        c.assumed_distance_cm
+                    )),
+                };
+                if c.camera_hfov_deg.is_some() && ui.button("Forget").clicked() {
+                    c.camera_hfov_deg = None;
+                    tracker.estimator.recalibrate();
+                }
+            });
+            ui.horizontal(|ui| {
+                ui.label("Sit at arm's length");
+                ui.add(egui::DragValue::new(&mut form.arm_cm).range(20.0..=150.0).suffix(" cm"));
+                ui.label("and press Space.");
+            });
+            if ui.button("Save").clicked() {
+                settings.head = head.config;
+                form.message = Some(save(&settings, store.as_deref()));
             }
-        });
-        ui.horizontal(|ui| {
-            ui.label("Camera from screen centre");
-            ui.add(egui::DragValue::new(&mut c.camera_offset_cm[0]).speed(0.1).suffix(" cm x"));
-            ui.add(egui::DragValue::new(&mut c.camera_offset_cm[1]).speed(0.1).suffix(" cm y"));
-            ui.add(egui::DragValue::new(&mut c.camera_offset_cm[2]).speed(0.1).suffix(" cm z"));
-        });
-        ui.horizontal(|ui| {
-            match c.camera_hfov_deg {
-                Some(f) => ui.label(format!("Camera field of view: {f:.1}° (calibrated)")),
-                None => ui.label(format!("Camera field of view: estimated, assuming you sit {:.0} cm away", c.assumed_distance_cm)),
-            };
-            if c.camera_hfov_deg.is_some() && ui.button("Forget").clicked() {
-                c.camera_hfov_deg = None;
-                tracker.estimator.recalibrate();
+            if let Some(m) = &form.message {
+                ui.label(m);
             }
-        });
-        ui.horizontal(|ui| {
-            ui.label("Sit at arm's length");
-            ui.add(egui::DragValue::new(&mut form.arm_cm).range(20.0..=150.0).suffix(" cm"));
-            ui.label("and press Space.");
-        });
-        if ui.button("Save").clicked() {
-            settings.head = head.config;
-            form.message = Some(save(&settings, store.as_deref()));
-        }
-        if let Some(m) = &form.message {
-            ui.label(m);
-        }
-    });
+        },
+    );
     Ok(())
 }

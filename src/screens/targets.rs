@@ -45,7 +45,14 @@ fn spawn_scene(
     let white = materials.add(StandardMaterial { base_color: Color::WHITE, ..default() });
     let grey = materials.add(StandardMaterial { base_color: Color::srgb(0.5, 0.5, 0.55), ..default() });
     // (x, y) as fractions of the half-screen, z in cm (positive = in front of the screen).
-    let targets = [(-0.55, 0.4, -50.0), (0.5, -0.3, -35.0), (-0.2, -0.45, -20.0), (0.25, 0.35, -8.0), (-0.45, -0.1, 8.0), (0.1, 0.05, 15.0)];
+    let targets = [
+        (-0.55, 0.4, -50.0),
+        (0.5, -0.3, -35.0),
+        (-0.2, -0.45, -20.0),
+        (0.25, 0.35, -8.0),
+        (-0.45, -0.1, 8.0),
+        (0.1, 0.05, 15.0),
+    ];
     for (i, (fx, fy, z)) in targets.into_iter().enumerate() {
         let pos = Vec3::new(fx * w / 2.0, fy * h / 2.0, z);
         let radius = 2.2;
@@ -106,15 +113,23 @@ fn draw_room(mut gizmos: Gizmos, settings: Res<HeadSettings>) {
     }
 }
 
-fn targets_ui(mut contexts: EguiContexts, image: Res<CameraImage>, status: Res<CaptureStatus>, pose: Res<HeadPose>) -> Result {
+fn targets_ui(
+    mut contexts: EguiContexts,
+    image: Res<CameraImage>,
+    status: Res<CaptureStatus>,
+    pose: Res<HeadPose>,
+) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
-    egui::Window::new("Head-coupled window").anchor(egui::Align2::RIGHT_BOTTOM, [-10.0, -10.0]).resizable(false).show(&ctx, |ui| {
-        preview::show(ui, &mut contexts, &image, &status, 220.0);
-        ui.label(format!(
-            "eye ({:+.1}, {:+.1}, {:.1}) cm · {:?} · confidence {:.2}",
-            pose.eye.x, pose.eye.y, pose.eye.z, pose.source, pose.confidence
-        ));
-        ui.label("Move your head (or the mouse / arrow keys). Esc: menu.");
-    });
+    egui::Window::new("Head-coupled window").anchor(egui::Align2::RIGHT_BOTTOM, [-10.0, -10.0]).resizable(false).show(
+        &ctx,
+        |ui| {
+            preview::show(ui, &mut contexts, &image, &status, 220.0);
+            ui.label(format!(
+                "eye ({:+.1}, {:+.1}, {:.1}) cm · {:?} · confidence {:.2}",
+                pose.eye.x, pose.eye.y, pose.eye.z, pose.source, pose.confidence
+            ));
+            ui.label("Move your head (or the mouse / arrow keys). Esc: menu.");
+        },
+    );
     Ok(())
 }

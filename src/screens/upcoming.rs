@@ -8,10 +8,7 @@ use headroom_capture::{CameraImage, CaptureStatus};
 use super::{Screen, preview};
 
 pub(super) fn plugin(app: &mut App) {
-    app.add_systems(
-        EguiPrimaryContextPass,
-        upcoming_ui.run_if(in_state(Screen::Gallery)),
-    );
+    app.add_systems(EguiPrimaryContextPass, upcoming_ui.run_if(in_state(Screen::Gallery)));
 }
 
 fn upcoming_ui(

@@ -53,5 +53,11 @@ fn main() {
             }
         }
     }
-    println!("tracked frame {}x{}: {:.3} ms median over {} frames", frames[0].width, frames[0].height, median(tracked), passes);
+    println!(
+        "tracked frame {}x{}: {:.3} ms median over {} frames",
+        frames[0].width,
+        frames[0].height,
+        median(tracked),
+        passes
+    );
 }

@@ -15,7 +15,9 @@ pub struct TrackBox {
 const BINS: usize = 16;
 
 fn bin(p: &[u8]) -> usize {
-    (usize::from(p[0]) * BINS / 256) * BINS * BINS + (usize::from(p[1]) * BINS / 256) * BINS + usize::from(p[2]) * BINS / 256
+    (usize::from(p[0]) * BINS / 256) * BINS * BINS
+        + (usize::from(p[1]) * BINS / 256) * BINS
+        + usize::from(p[2]) * BINS / 256
 }
 
 pub struct CamShift {
@@ -78,7 +80,8 @@ impl CamShift {
         let mut win = [x, y, w, h];
         let mut moments = [0.0f64; 6];
         for _ in 0..10 {
-            let Some([x0, y0, x1, y1]) = clip(win, width, height).map(|[a, b, c, d]| [a.max(ax0), b.max(ay0), c.min(ax1), d.min(ay1)])
+            let Some([x0, y0, x1, y1]) =
+                clip(win, width, height).map(|[a, b, c, d]| [a.max(ax0), b.max(ay0), c.min(ax1), d.min(ay1)])
             else {
                 return None;
             };

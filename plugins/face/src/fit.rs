@@ -22,7 +22,12 @@ pub struct FitConfig {
 
 impl Default for FitConfig {
     fn default() -> Self {
-        FitConfig { search: 11, variances: vec![10.0, 5.0, 1.0], convergence_limit: 0.01, response: ResponseConfig::default() }
+        FitConfig {
+            search: 11,
+            variances: vec![10.0, 5.0, 1.0],
+            convergence_limit: 0.01,
+            response: ResponseConfig::default(),
+        }
     }
 }
 
@@ -62,7 +67,8 @@ impl Fitter {
         if config.search == 0 || config.search % 2 == 0 || config.search > 63 {
             return Err(FitError::BadSearch(config.search));
         }
-        let experts = PatchExperts::new(model, config.response.kind).ok_or(FitError::MissingExperts(config.response.kind))?;
+        let experts =
+            PatchExperts::new(model, config.response.kind).ok_or(FitError::MissingExperts(config.response.kind))?;
         let shape = ShapeModel::new(model);
         let mut prior = vec![0.0; shape.num_params()];
         for k in 0..shape.m {

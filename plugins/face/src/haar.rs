@@ -155,7 +155,13 @@ impl Cascade {
                 if v.len() != 5 || v[..4].iter().any(|&c| c < 0.0) {
                     return Err(CascadeError::Malformed(format!("feature rect '{:?}'", v)));
                 }
-                let fr = FeatureRect { x: v[0] as usize, y: v[1] as usize, w: v[2] as usize, h: v[3] as usize, weight: v[4] as f32 };
+                let fr = FeatureRect {
+                    x: v[0] as usize,
+                    y: v[1] as usize,
+                    w: v[2] as usize,
+                    h: v[3] as usize,
+                    weight: v[4] as f32,
+                };
                 if fr.x + fr.w > window_width || fr.y + fr.h > window_height {
                     return Err(CascadeError::Malformed("feature rect outside the window".into()));
                 }
@@ -179,7 +185,12 @@ impl Cascade {
                 }
                 let nodes: Vec<Node> = inner
                     .chunks_exact(4)
-                    .map(|c| Node { left: c[0] as i32, right: c[1] as i32, feature: c[2] as usize, threshold: c[3] as f32 })
+                    .map(|c| Node {
+                        left: c[0] as i32,
+                        right: c[1] as i32,
+                        feature: c[2] as usize,
+                        threshold: c[3] as f32,
+                    })
                     .collect();
                 for n in &nodes {
                     let ok = |i: i32| if i <= 0 { ((-i) as usize) < leaves.len() } else { (i as usize) < nodes.len() };

@@ -106,7 +106,8 @@ impl Gray {
         }
         let mut out = Gray::new(x1 - x0, y1 - y0);
         for (row, yy) in (y0..y1).enumerate() {
-            out.data[row * out.width..(row + 1) * out.width].copy_from_slice(&self.data[yy * self.width + x0..yy * self.width + x1]);
+            out.data[row * out.width..(row + 1) * out.width]
+                .copy_from_slice(&self.data[yy * self.width + x0..yy * self.width + x1]);
         }
         Some(out)
     }
@@ -173,7 +174,8 @@ impl Integral {
     #[inline]
     pub fn rect_sqsum(&self, x: usize, y: usize, w: usize, h: usize) -> f64 {
         let s = self.stride();
-        self.sqsum[(y + h) * s + x + w] - self.sqsum[y * s + x + w] - self.sqsum[(y + h) * s + x] + self.sqsum[y * s + x]
+        self.sqsum[(y + h) * s + x + w] - self.sqsum[y * s + x + w] - self.sqsum[(y + h) * s + x]
+            + self.sqsum[y * s + x]
     }
 }
 

@@ -190,7 +190,10 @@ impl ClmModel {
             )));
         }
         let set = |name: &str| -> Option<PatchSet> {
-            Some(PatchSet { weights: m.patch_model.weights.get(name)?.clone(), bias: m.patch_model.bias.get(name)?.clone() })
+            Some(PatchSet {
+                weights: m.patch_model.weights.get(name)?.clone(),
+                bias: m.patch_model.bias.get(name)?.clone(),
+            })
         };
         let raw = set("raw").ok_or_else(|| ModelError::NotClmtrackr("no raw patch weights".into()))?;
         if m.patch_model.patch_size[0] != m.patch_model.patch_size[1] {
@@ -211,13 +214,7 @@ impl ClmModel {
             lbp: set("lbp"),
             scoring: Scoring { size: m.scoring.size, bias: m.scoring.bias, coef: m.scoring.coef },
             hints: Hints { left_eye: m.hints.left_eye, right_eye: m.hints.right_eye, nose: m.hints.nose },
-            triangles: m
-                .path
-                .vertices
-                .iter()
-                .filter(|v| v.len() >= 3)
-                .map(|v| [v[0], v[1], v[2]])
-                .collect(),
+            triangles: m.path.vertices.iter().filter(|v| v.len() >= 3).map(|v| [v[0], v[1], v[2]]).collect(),
             paths: m.path.normal,
         };
         if model.mean_shape.len() != m.patch_model.num_patches

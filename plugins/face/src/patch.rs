@@ -72,7 +72,15 @@ impl PatchExperts {
 
     /// Response map of expert `i` over `patch` (`pw × pw`, pw = search + size − 1) into `out`
     /// (`search²`, row-major). `scratch` must hold `pw²` values.
-    pub fn response(&self, i: usize, patch: &[f32], search: usize, cfg: ResponseConfig, scratch: &mut [f32], out: &mut [f32]) {
+    pub fn response(
+        &self,
+        i: usize,
+        patch: &[f32],
+        search: usize,
+        cfg: ResponseConfig,
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) {
         let size = self.size;
         let pw = search + size - 1;
         let src = &mut scratch[..pw * pw];

@@ -134,8 +134,8 @@ fn bounding_box(points: &[[f32; 2]]) -> Rect {
 impl FaceTracker {
     pub fn new(model: &ClmModel, cascade: Cascade, config: TrackerConfig) -> Result<Self, TrackerError> {
         let fitter = Fitter::new(model, config.fit.clone())?;
-        let init_experts =
-            PatchExperts::new(model, config.fit.response.kind).ok_or(FitError::MissingExperts(config.fit.response.kind))?;
+        let init_experts = PatchExperts::new(model, config.fit.response.kind)
+            .ok_or(FitError::MissingExperts(config.fit.response.kind))?;
         Ok(FaceTracker {
             params: vec![0.0; fitter.shape.num_params()],
             fitter,

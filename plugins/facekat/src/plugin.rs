@@ -61,9 +61,13 @@ impl<S: States + FreelyMutableState + Copy> Plugin for FaceKatPlugin<S> {
         app.init_resource::<HighScore>()
             .init_resource::<FaceKatSeed>()
             .add_message::<NewHighScore>()
-            .add_systems(OnEnter(s), move |commands: Commands, meshes: ResMut<Assets<Mesh>>, materials: ResMut<Assets<StandardMaterial>>, seed: Res<FaceKatSeed>| {
-                spawn(commands, meshes, materials, seed, s)
-            })
+            .add_systems(
+                OnEnter(s),
+                move |commands: Commands,
+                      meshes: ResMut<Assets<Mesh>>,
+                      materials: ResMut<Assets<StandardMaterial>>,
+                      seed: Res<FaceKatSeed>| { spawn(commands, meshes, materials, seed, s) },
+            )
             .add_systems(OnExit(s), |mut commands: Commands| commands.remove_resource::<Run>())
             .add_systems(Update, (controls, step, sync).chain().run_if(in_state(s)))
             .add_systems(EguiPrimaryContextPass, hud.run_if(in_state(s)));
@@ -93,7 +97,11 @@ fn spawn<S: States + Copy>(
             rig.spawn((
                 OffAxisCamera { world_per_cm: WORLD_PER_CM, near: 10.0, far: 20_000.0 },
                 Camera { order: 0, clear_color: ClearColorConfig::Custom(Color::srgb(0.03, 0.02, 0.08)), ..default() },
-                DistanceFog { color: Color::srgb(0.03, 0.02, 0.08), falloff: FogFalloff::Linear { start: 2000.0, end: 6500.0 }, ..default() },
+                DistanceFog {
+                    color: Color::srgb(0.03, 0.02, 0.08),
+                    falloff: FogFalloff::Linear { start: 2000.0, end: 6500.0 },
+                    ..default()
+                },
             ));
         });
     commands.spawn((
@@ -144,13 +152,18 @@ pub fn steering(pose: &HeadPose, settings: &HeadSettings, keys: Option<&ButtonIn
     let c = &settings.config;
     let mut steer = (pose.eye.x / (c.screen_width_cm / 2.0), pose.eye.y / (c.screen_height_cm / 2.0));
     if let Some(keys) = keys {
-        let axis = |neg: KeyCode, pos: KeyCode| f32::from(u8::from(keys.pressed(pos))) - f32::from(u8::from(keys.pressed(neg)));
+        let axis = |neg: KeyCode, pos: KeyCode| {
+            f32::from(u8::from(keys.pressed(pos))) - f32::from(u8::from(keys.pressed(neg)))
+        };
         let (kx, ky) = (axis(KeyCode::KeyA, KeyCode::KeyD), axis(KeyCode::KeyS, KeyCode::KeyW));
         if kx != 0.0 || ky != 0.0 || pose.source == PoseSource::Rest {
             steer = (kx, ky);
         }
     }
-    Input { steer: (steer.0.clamp(-1.0, 1.0), steer.1.clamp(-1.0, 1.0)), brake: keys.is_some_and(|k| k.pressed(KeyCode::Space)) }
+    Input {
+        steer: (steer.0.clamp(-1.0, 1.0), steer.1.clamp(-1.0, 1.0)),
+        brake: keys.is_some_and(|k| k.pressed(KeyCode::Space)),
+    }
 }
 
 fn step(
@@ -177,7 +190,11 @@ fn step(
     }
 }
 
-fn sync(run: Res<Run>, mut rig: Query<&mut Transform, (With<Rig>, Without<Obstacle>)>, mut obstacles: Query<(&Obstacle, &mut Transform), Without<Rig>>) {
+fn sync(
+    run: Res<Run>,
+    mut rig: Query<&mut Transform, (With<Rig>, Without<Obstacle>)>,
+    mut obstacles: Query<(&Obstacle, &mut Transform), Without<Rig>>,
+) {
     let g = &run.game;
     if let Ok(mut t) = rig.single_mut() {
         t.translation = Vec3::new(g.camera.0, g.camera.1, 0.0);
@@ -204,11 +221,15 @@ fn hud(mut contexts: EguiContexts, run: Option<Res<Run>>, high: Res<HighScore>, 
         }
     });
     let panel = |title: &str, lines: &[String]| {
-        egui::Window::new(title.to_string()).anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0]).collapsible(false).resizable(false).show(&ctx, |ui| {
-            for l in lines {
-                ui.label(egui::RichText::new(l).size(18.0));
-            }
-        });
+        egui::Window::new(title.to_string())
+            .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
+            .collapsible(false)
+            .resizable(false)
+            .show(&ctx, |ui| {
+                for l in lines {
+                    ui.label(egui::RichText::new(l).size(18.0));
+                }
+            });
     };
     match run.phase {
         Phase::Ready => {
@@ -219,7 +240,10 @@ fn hud(mut contexts: EguiContexts, run: Option<Res<Run>>, high: Res<HighScore>, 
             panel("FaceKat", &lines);
         }
         Phase::Paused => panel("Paused", &["P or Space: resume".into()]),
-        Phase::Over => panel("Game over", &[format!("score {} (best {})", g.score(), high.0), "Space: play again · Esc: menu".into()]),
+        Phase::Over => panel(
+            "Game over",
+            &[format!("score {} (best {})", g.score(), high.0), "Space: play again · Esc: menu".into()],
+        ),
         Phase::Playing => {}
     }
     Ok(())

@@ -68,7 +68,8 @@ pub enum Pattern {
     Spiral,
 }
 
-pub const PATTERNS: [Pattern; 5] = [Pattern::Scattered, Pattern::Walls, Pattern::Tunnel, Pattern::Pillars, Pattern::Spiral];
+pub const PATTERNS: [Pattern; 5] =
+    [Pattern::Scattered, Pattern::Walls, Pattern::Tunnel, Pattern::Pillars, Pattern::Spiral];
 
 /// The player's controls for one step.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -235,7 +236,8 @@ impl Game {
             let current = self.pattern;
             let others: Vec<Pattern> = PATTERNS.iter().copied().filter(|p| *p != current).collect();
             self.pattern = others[self.rng.random_range(0..others.len())];
-            self.next_switch = self.distance + f64::from(self.rules.switch_base + self.rng.random::<f32>() * self.rules.switch_spread);
+            self.next_switch =
+                self.distance + f64::from(self.rules.switch_base + self.rng.random::<f32>() * self.rules.switch_spread);
             events.push(Event::PatternChanged(self.pattern));
         }
         events

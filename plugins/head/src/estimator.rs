@@ -123,7 +123,8 @@ impl HeadEstimator {
     /// degrees, or `None` without a usable observation.
     pub fn calibrate_distance(&mut self, obs: Observation, frame_size: (f32, f32), distance_cm: f32) -> Option<f32> {
         let focal = focal_for(obs, distance_cm)?;
-        let cam = Camera { focal: f64::from(focal), cx: f64::from(frame_size.0) / 2.0, cy: f64::from(frame_size.1) / 2.0 };
+        let cam =
+            Camera { focal: f64::from(focal), cx: f64::from(frame_size.0) / 2.0, cy: f64::from(frame_size.1) / 2.0 };
         self.camera = Some(cam);
         self.frame = frame_size;
         let hfov = cam.hfov().to_degrees() as f32;
@@ -141,8 +142,11 @@ impl HeadEstimator {
             let (w, h) = (f64::from(frame_size.0), f64::from(frame_size.1));
             self.camera = match self.config.camera_hfov_deg {
                 Some(deg) => Some(Camera::from_fov(f64::from(deg).to_radians(), w, h)),
-                None => focal_for(obs, self.config.assumed_distance_cm)
-                    .map(|f| Camera { focal: f64::from(f), cx: w / 2.0, cy: h / 2.0 }),
+                None => focal_for(obs, self.config.assumed_distance_cm).map(|f| Camera {
+                    focal: f64::from(f),
+                    cx: w / 2.0,
+                    cy: h / 2.0,
+                }),
             };
         }
         self.camera
@@ -186,7 +190,11 @@ impl HeadEstimator {
             *o = f.filter(r, t);
             *o += f.speed() * lead;
         }
-        Some(HeadSample { eye_cm: Vec3::new(out[0], out[1], out[2]), yaw_pitch_roll: [out[3], out[4], out[5]], confidence })
+        Some(HeadSample {
+            eye_cm: Vec3::new(out[0], out[1], out[2]),
+            yaw_pitch_roll: [out[3], out[4], out[5]],
+            confidence,
+        })
     }
 }
 
@@ -219,11 +227,17 @@ mod tests {
     #[test]
     fn eye_position_in_the_screen_frame() {
         let cam = Camera::from_fov(60f64.to_radians(), 640.0, 480.0);
-        let config = HeadConfig { camera_hfov_deg: Some(60.0), filter: OneEuroConfig { min_cutoff: 1e3, beta: 0.0, d_cutoff: 1.0 }, ..HeadConfig::default() };
+        let config = HeadConfig {
+            camera_hfov_deg: Some(60.0),
+            filter: OneEuroConfig { min_cutoff: 1e3, beta: 0.0, d_cutoff: 1.0 },
+            ..HeadConfig::default()
+        };
         let mut est = HeadEstimator::new(config);
         // Head 10 cm to the camera's right (the viewer's left), 5 cm below it, 55 cm away, turned.
         let pose = Pose::from_yaw_pitch_roll(0.2, -0.1, 0.05, DVec3::new(10.0, 5.0, 55.0));
-        let s = est.update(Observation::Landmarks { points: &landmarks(&cam, &pose), score: 0.9 }, (640.0, 480.0), 0.0).unwrap();
+        let s = est
+            .update(Observation::Landmarks { points: &landmarks(&cam, &pose), score: 0.9 }, (640.0, 480.0), 0.0)
+            .unwrap();
         let o = config.camera_offset_cm;
         assert!((s.eye_cm - Vec3::new(-10.0, o[1] - 5.0, 55.0)).length() < 0.5, "{:?}", s.eye_cm);
         assert!((s.yaw_pitch_roll[0] + 0.2).abs() < 0.02 && (s.yaw_pitch_roll[1] + 0.1).abs() < 0.02);
@@ -236,11 +250,18 @@ mod tests {
         let mut est = HeadEstimator::new(HeadConfig::default());
         let at = |z: f64| Pose::from_yaw_pitch_roll(0.0, 0.0, 0.0, DVec3::new(0.0, 0.0, z));
         // First frame at the assumed 60 cm: the estimated camera matches the real one.
-        est.update(Observation::Landmarks { points: &landmarks(&cam, &at(60.0)), score: 1.0 }, (640.0, 480.0), 0.0).unwrap();
+        est.update(Observation::Landmarks { points: &landmarks(&cam, &at(60.0)), score: 1.0 }, (640.0, 480.0), 0.0)
+            .unwrap();
         let got = est.camera().unwrap();
         assert!((got.hfov().to_degrees() - 70.0).abs() < 0.5, "{}", got.hfov().to_degrees());
         // Calibration at arm's length (70 cm) from a face actually at 70 cm.
-        let hfov = est.calibrate_distance(Observation::Landmarks { points: &landmarks(&cam, &at(70.0)), score: 1.0 }, (640.0, 480.0), 70.0).unwrap();
+        let hfov = est
+            .calibrate_distance(
+                Observation::Landmarks { points: &landmarks(&cam, &at(70.0)), score: 1.0 },
+                (640.0, 480.0),
+                70.0,
+            )
+            .unwrap();
         assert!((hfov - 70.0).abs() < 0.5);
         // Box-only observations give a rough distance.
         let s = est.update(Observation::FaceBox([260.0, 180.0, 120.0, 120.0]), (640.0, 480.0), 1.0).unwrap();

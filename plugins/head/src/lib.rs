@@ -5,6 +5,6 @@ pub mod one_euro;
 pub mod plugin;
 pub mod pose;
 
-pub use one_euro::{OneEuro, OneEuroConfig};
 pub use estimator::{HeadConfig, HeadEstimator, HeadSample, Observation};
+pub use one_euro::{OneEuro, OneEuroConfig};
 pub use plugin::{Control, HeadPlugin, HeadPose, HeadSettings, PoseSource};

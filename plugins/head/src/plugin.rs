@@ -185,7 +185,14 @@ fn manual_or_rest(
     if touched || (settings.control == Control::Manual && tracker.manual_eye.is_some()) {
         eye.z = eye.z.clamp(15.0, 200.0);
         tracker.manual_eye = Some(eye);
-        *pose = HeadPose { eye, rotation: Quat::IDENTITY, yaw_pitch_roll: [0.0; 3], confidence: 1.0, timestamp: now, source: PoseSource::Manual };
+        *pose = HeadPose {
+            eye,
+            rotation: Quat::IDENTITY,
+            yaw_pitch_roll: [0.0; 3],
+            confidence: 1.0,
+            timestamp: now,
+            source: PoseSource::Manual,
+        };
         return;
     }
     if pose.source == PoseSource::Manual {

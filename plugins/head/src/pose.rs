@@ -240,8 +240,11 @@ mod tests {
             ((s >> 11) as f64) / (1u64 << 53) as f64
         };
         for _ in 0..200 {
-            let (yaw, pitch, roll) =
-                ((rnd() - 0.5) * 60f64.to_radians(), (rnd() - 0.5) * 50f64.to_radians(), (rnd() - 0.5) * 40f64.to_radians());
+            let (yaw, pitch, roll) = (
+                (rnd() - 0.5) * 60f64.to_radians(),
+                (rnd() - 0.5) * 50f64.to_radians(),
+                (rnd() - 0.5) * 40f64.to_radians(),
+            );
             let t = DVec3::new((rnd() - 0.5) * 30.0, (rnd() - 0.5) * 20.0, 40.0 + rnd() * 60.0);
             let truth = Pose::from_yaw_pitch_roll(yaw, pitch, roll, t);
             let mut points = vec![[0.0f32; 2]; 71];
@@ -252,7 +255,12 @@ mod tests {
             let got = pose_from_landmarks(&points, &cam, None).expect("a pose");
             let (y2, p2, r2) = got.yaw_pitch_roll();
             let deg = |a: f64, b: f64| (a - b).to_degrees().abs();
-            assert!(deg(y2, yaw) < 1.0 && deg(p2, pitch) < 1.0 && deg(r2, roll) < 1.0, "{:?} vs {:?}", (y2, p2, r2), (yaw, pitch, roll));
+            assert!(
+                deg(y2, yaw) < 1.0 && deg(p2, pitch) < 1.0 && deg(r2, roll) < 1.0,
+                "{:?} vs {:?}",
+                (y2, p2, r2),
+                (yaw, pitch, roll)
+            );
             assert!((got.translation - t).length() < 1.0, "{} vs {t}", got.translation);
         }
     }

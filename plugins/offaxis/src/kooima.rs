@@ -16,7 +16,11 @@ impl Screen {
     /// A `width × height` screen centred at the origin in the z = 0 plane, facing +z.
     pub fn centered(width: f32, height: f32) -> Self {
         let (w, h) = (width / 2.0, height / 2.0);
-        Screen { lower_left: Vec3::new(-w, -h, 0.0), lower_right: Vec3::new(w, -h, 0.0), upper_left: Vec3::new(-w, h, 0.0) }
+        Screen {
+            lower_left: Vec3::new(-w, -h, 0.0),
+            lower_right: Vec3::new(w, -h, 0.0),
+            upper_left: Vec3::new(-w, h, 0.0),
+        }
     }
 
     pub fn upper_right(&self) -> Vec3 {

@@ -18,7 +18,10 @@ pub struct OffAxisProjection {
 
 impl Default for OffAxisProjection {
     fn default() -> Self {
-        OffAxisProjection { frustum: Frustum { left: -0.5, right: 0.5, bottom: -0.3, top: 0.3, near: 1.0 }, far: 10_000.0 }
+        OffAxisProjection {
+            frustum: Frustum { left: -0.5, right: 0.5, bottom: -0.3, top: 0.3, near: 1.0 },
+            far: 10_000.0,
+        }
     }
 }
 
