@@ -44,6 +44,8 @@ pub enum Command {
     Gallery,
     /// Open straight into the Face Lab.
     Facelab,
+    /// Open straight into the head-coupled window demo (a room behind the screen).
+    Window,
     /// List the webcams this machine offers.
     Cameras,
     /// Fit the 71-point face model to an image, a folder of images or an MP4 video; one JSON

@@ -66,6 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Play { .. }) => Screen::FaceKat,
         Some(Command::Gallery) => Screen::Gallery,
         Some(Command::Facelab) => Screen::FaceLab,
+        Some(Command::Window) => Screen::Targets,
         Some(Command::Cameras | Command::Fit { .. } | Command::Convert { .. }) | None => Screen::Menu,
     };
     let facekat_seed = match cli.command {

@@ -40,7 +40,8 @@ fn facelab_ui(
     mut view: ResMut<LabView>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
-    egui::Panel::right("facelab_panel").default_size(280.0).show(&ctx, |ui| {
+    let mut root = preview::root_ui(&ctx, "facelab");
+    egui::Panel::right("facelab_panel").default_size(280.0).show(&mut root, |ui| {
         ui.heading("Face Lab");
         ui.label("Esc: menu");
         ui.separator();
@@ -88,7 +89,7 @@ fn facelab_ui(
             }
         }
     });
-    egui::CentralPanel::default().show(&ctx, |ui| {
+    egui::CentralPanel::default().show(&mut root, |ui| {
         let width = ui.available_width().min((ui.available_height() - 40.0) * 1.25).max(64.0);
         let rect = preview::show(ui, &mut contexts, &image, &status, width);
         let Some(t) = tracking.as_deref() else { return };

@@ -24,7 +24,8 @@ fn menu_ui(
     mut exit: MessageWriter<AppExit>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
-    egui::CentralPanel::default().show(&ctx, |ui| {
+    let mut root = preview::root_ui(&ctx, "menu");
+    egui::CentralPanel::default().show(&mut root, |ui| {
         ui.add_space(24.0);
         ui.heading(egui::RichText::new("headroom").size(40.0).strong());
         ui.label("Your webcam as a head and face tracker.");

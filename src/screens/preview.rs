@@ -11,7 +11,7 @@ pub fn show(
     image: &CameraImage,
     status: &CaptureStatus,
     max_width: f32,
-) {
+) -> egui::Rect {
     let id = contexts.add_image(EguiTextureHandle::Weak(image.0.id()));
     let (w, h) = (status.width.max(1) as f32, status.height.max(1) as f32);
     let width = max_width.min(w * 2.0);
@@ -24,4 +24,14 @@ pub fn show(
         ui.colored_label(egui::Color32::from_rgb(240, 190, 60), notice);
     }
     rect
+}
+
+/// A `Ui` covering the whole window on the background layer, for panels (egui 0.36 shows
+/// panels inside a `Ui`).
+pub fn root_ui(ctx: &egui::Context, id: &str) -> egui::Ui {
+    egui::Ui::new(
+        ctx.clone(),
+        egui::Id::new(id),
+        egui::UiBuilder::new().layer_id(egui::LayerId::background()).max_rect(ctx.viewport_rect()),
+    )
 }

@@ -69,7 +69,8 @@ fn settings_ui(
 ) -> Result {
     let Some(mut form) = form else { return Ok(()) };
     let ctx = contexts.ctx_mut()?.clone();
-    egui::CentralPanel::default().show(&ctx, |ui| {
+    let mut root = preview::root_ui(&ctx, "settings");
+    egui::CentralPanel::default().show(&mut root, |ui| {
         ui.heading("Settings");
         ui.label("Esc: back to the menu.");
         ui.add_space(12.0);

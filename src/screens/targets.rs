@@ -33,7 +33,7 @@ fn spawn_scene(
         DespawnOnExit(Screen::Targets),
     ));
     commands.spawn((
-        PointLight { intensity: 4.0e6, range: 400.0, shadows_enabled: false, ..default() },
+        PointLight { intensity: 4.0e6, range: 400.0, shadow_maps_enabled: false, ..default() },
         Transform::from_xyz(0.0, settings.config.screen_height_cm * 0.4, 20.0),
         DespawnOnExit(Screen::Targets),
     ));
@@ -57,7 +57,7 @@ fn spawn_scene(
         let pos = Vec3::new(fx * w / 2.0, fy * h / 2.0, z);
         let radius = 2.2;
         // Concentric rings facing the viewer.
-        for (k, mat) in [(1.0, &red), (0.66, &white), (0.33, &red)].into_iter().enumerate() {
+        for (k, mat) in [&red, &white, &red].into_iter().enumerate() {
             commands.spawn((
                 Name::new(format!("target {i} ring {k}")),
                 Mesh3d(disc.clone()),

@@ -19,7 +19,8 @@ fn upcoming_ui(
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     let what = "The 3D gallery needs the gallery build and viewer, which are not built yet.";
-    egui::CentralPanel::default().show(&ctx, |ui| {
+    let mut root = preview::root_ui(&ctx, "upcoming");
+    egui::CentralPanel::default().show(&mut root, |ui| {
         ui.heading(screen.get().title());
         ui.label(what);
         ui.label("Esc: back to the menu.");

@@ -205,3 +205,73 @@ impl ShapeModel {
         crate::linalg::solve(&vtv, &vtd, m).map_or(vec![0.0; m], |b| b.into_iter().map(|v| v as f32).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> ShapeModel {
+        ShapeModel::new(&ClmModel::from_json(crate::CLMTRACKR_MODEL).unwrap())
+    }
+
+    #[test]
+    fn procrustes_recovers_a_known_similarity() {
+        let shape = model();
+        let truth = Similarity { scale: 3.7, rotation: 0.35, tx: 120.5, ty: -42.25 };
+        let moved: Vec<[f32; 2]> = shape.mean.iter().map(|&p| truth.apply(p)).collect();
+        let got = Similarity::fit(&shape.mean, &moved).unwrap();
+        assert!((got.scale - truth.scale).abs() < 1e-4, "{got:?}");
+        assert!((got.rotation - truth.rotation).abs() < 1e-5);
+        assert!((got.tx - truth.tx).abs() < 1e-2 && (got.ty - truth.ty).abs() < 1e-2);
+        assert!(Similarity::fit(&[[1.0, 1.0]], &[[2.0, 2.0]]).is_none());
+        // Parameters round-trip through the similarity.
+        let mut p = vec![0.0; shape.num_params()];
+        truth.write_params(&mut p);
+        let back = Similarity::from_params(&p);
+        assert!((back.scale - truth.scale).abs() < 1e-5 && (back.rotation - truth.rotation).abs() < 1e-6);
+    }
+
+    #[test]
+    fn pca_project_reconstruct_round_trip() {
+        let shape = model();
+        let mut p = vec![0.0f32; shape.num_params()];
+        Similarity { scale: 2.5, rotation: -0.2, tx: 300.0, ty: 200.0 }.write_params(&mut p);
+        for k in 0..shape.m {
+            // Within ±1.5 standard deviations of each mode.
+            p[4 + k] = ((k as f32 * 0.77).sin()) * 1.5 * shape.eigen_values[k].sqrt();
+        }
+        let points = shape.points(&p);
+        let q = shape.project(&points);
+        let back = shape.points(&q);
+        let err = points.iter().zip(&back).map(|(a, b)| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()).fold(0.0f32, f32::max);
+        assert!(err < 0.05, "max point error {err} px");
+        for k in 0..shape.m {
+            assert!((q[4 + k] - p[4 + k]).abs() < 0.02 * shape.eigen_values[k].sqrt().max(1.0), "mode {k}: {} vs {}", q[4 + k], p[4 + k]);
+        }
+    }
+
+    #[test]
+    fn jacobian_matches_finite_differences() {
+        let shape = model();
+        let mut p = vec![0.1f32; shape.num_params()];
+        p[2] = 50.0;
+        p[3] = 60.0;
+        let j = shape.jacobian(&p);
+        let np = shape.num_params();
+        for k in [0, 1, 2, 3, 4, 10, 23] {
+            let h = 1e-2;
+            let mut a = p.clone();
+            let mut b = p.clone();
+            a[k] += h;
+            b[k] -= h;
+            let (pa, pb) = (shape.points(&a), shape.points(&b));
+            for i in [0, 27, 62] {
+                for c in 0..2 {
+                    let fd = (pa[i][c] - pb[i][c]) / (2.0 * h);
+                    let an = j[(2 * i + c) * np + k] as f32;
+                    assert!((fd - an).abs() < 1e-2 * (1.0 + an.abs()), "param {k} point {i}.{c}: {fd} vs {an}");
+                }
+            }
+        }
+    }
+}

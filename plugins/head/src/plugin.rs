@@ -201,8 +201,9 @@ fn manual_or_rest(
     // No face, no input: ease back to rest (time constant 0.5 s).
     let k = 1.0 - (-dt / 0.5).exp();
     let rest = settings.rest_eye();
-    pose.eye += (rest - pose.eye) * k;
-    pose.rotation = pose.rotation.slerp(Quat::IDENTITY, k);
+    let (eye, rotation) = (pose.eye, pose.rotation);
+    pose.eye = eye + (rest - eye) * k;
+    pose.rotation = rotation.slerp(Quat::IDENTITY, k);
     pose.confidence *= 1.0 - k;
     pose.source = PoseSource::Rest;
     pose.timestamp = now;
