@@ -264,10 +264,6 @@ impl FaceTracker {
             let t = Instant::now();
             let score = self.scorer.score(img, &self.params);
             out.times.score_ms = elapsed_ms(t);
-            if score < self.config.score_threshold * 0.5 {
-                // The detector fired but no face-like fit: try again next frame.
-                return out;
-            }
             self.tracking = true;
             self.scores = vec![score];
             self.frames_since_score = 0;
