@@ -5,7 +5,7 @@ use bevy::render::RenderPlugin;
 use bevy::render::settings::{RenderCreation, WgpuSettings};
 use bevy::window::{ExitCondition, WindowResolution};
 use bevy::winit::WinitPlugin;
-use bevy_egui::EguiPlugin;
+use bevy_egui::{EguiGlobalSettings, EguiPlugin};
 use headroom_capture::source::OpenOptions;
 use headroom_capture::{CapturePlugin, FrameSource};
 use headroom_face::{FacePlugin, TrackerConfig};
@@ -59,7 +59,9 @@ pub fn build_app(config: AppConfig) -> App {
             }),
             ..default()
         }))
-        .add_plugins(EguiPlugin::default());
+        .add_plugins(EguiPlugin::default())
+        // The UI camera carries the one egui context; screens' 3D cameras must not get one.
+        .insert_resource(EguiGlobalSettings { auto_create_primary_context: false, ..default() });
     }
     let high = HighScore(config.settings.facekat_high_score);
     app.add_plugins(CapturePlugin::new(config.source, config.notice, config.open_options))

@@ -49,10 +49,12 @@ impl Plugin for ScreensPlugin {
 
 /// The camera egui draws through; screens with a 3D scene spawn their own.
 /// It draws over any 3D camera (higher order, no clear); menu screens fill it with panels.
+/// It is the only camera with an egui context (3D cameras come and go with screens).
 fn spawn_ui_camera(mut commands: Commands) {
     commands.spawn((
         Name::new("UI camera"),
         Camera2d,
+        bevy_egui::PrimaryEguiContext,
         Camera { order: 10, clear_color: bevy::camera::ClearColorConfig::None, ..default() },
     ));
 }
