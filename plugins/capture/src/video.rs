@@ -15,6 +15,9 @@ use openh264::formats::YUVSource;
 
 use crate::{CaptureError, Frame, FrameSource, SourceInfo};
 
+/// A decoded picture: RGBA pixels, width, height, presentation time.
+type Decoded = (Vec<u8>, u32, u32, Duration);
+
 trait ReadSeek: Read + Seek + Send {}
 impl<T: Read + Seek + Send> ReadSeek for T {}
 
@@ -185,10 +188,11 @@ impl VideoSource {
             n => format!("#{n}"),
         };
         // A file on disk can be handed to ffmpeg; the in-memory demo clip is Baseline anyway.
-        if size > 0 && path.is_file() {
-            if let Some(b) = spawn_ffmpeg(path) {
-                return Ok(b);
-            }
+        if size > 0
+            && path.is_file()
+            && let Some(b) = spawn_ffmpeg(path)
+        {
+            return Ok(b);
         }
         Err(CaptureError::UnsupportedProfile { path: path.into(), profile })
     }
@@ -247,7 +251,7 @@ impl VideoSource {
         CaptureError::Decode { path: self.path.clone(), frame: u64::from(index - 1), reason: reason.into() }
     }
 
-    fn decode_openh264(&mut self, index: u32) -> Result<Option<(Vec<u8>, u32, u32, Duration)>, CaptureError> {
+    fn decode_openh264(&mut self, index: u32) -> Result<Option<Decoded>, CaptureError> {
         let track_id = self.track_id;
         let reader = &mut self.reader;
         let sample = catch("MP4 sample", || reader.read_sample(track_id, index).map_err(|e| e.to_string()))
@@ -284,7 +288,7 @@ impl VideoSource {
         }
     }
 
-    fn read_ffmpeg(&mut self, index: u32) -> Result<Option<(Vec<u8>, u32, u32, Duration)>, CaptureError> {
+    fn read_ffmpeg(&mut self, index: u32) -> Result<Option<Decoded>, CaptureError> {
         let (w, h) = (self.width, self.height);
         let t = self.display_times[(index - 1) as usize];
         let Backend::Ffmpeg { stdout, .. } = &mut self.backend else { unreachable!() };

@@ -80,11 +80,8 @@ impl CamShift {
         let mut win = [x, y, w, h];
         let mut moments = [0.0f64; 6];
         for _ in 0..10 {
-            let Some([x0, y0, x1, y1]) =
-                clip(win, width, height).map(|[a, b, c, d]| [a.max(ax0), b.max(ay0), c.min(ax1), d.min(ay1)])
-            else {
-                return None;
-            };
+            let [x0, y0, x1, y1] =
+                clip(win, width, height).map(|[a, b, c, d]| [a.max(ax0), b.max(ay0), c.min(ax1), d.min(ay1)])?;
             if x1 <= x0 || y1 <= y0 {
                 return None;
             }

@@ -64,7 +64,7 @@ pub struct Fitter {
 
 impl Fitter {
     pub fn new(model: &ClmModel, config: FitConfig) -> Result<Self, FitError> {
-        if config.search == 0 || config.search % 2 == 0 || config.search > 63 {
+        if config.search == 0 || config.search.is_multiple_of(2) || config.search > 63 {
             return Err(FitError::BadSearch(config.search));
         }
         let experts =

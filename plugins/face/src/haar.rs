@@ -44,6 +44,9 @@ pub enum CascadeError {
     Malformed(String),
 }
 
+/// Per feature: up to three rects as four integral-image offsets and a weight.
+type FeatureOffsets = [(usize, usize, usize, usize, f32); 3];
+
 #[derive(Clone, Debug)]
 struct FeatureRect {
     x: usize,
@@ -231,7 +234,10 @@ impl Cascade {
     /// Every window the cascade accepts, before grouping.
     pub fn detect_raw(&self, img: &Gray, p: &DetectParams) -> Vec<Rect> {
         let mut out = Vec::new();
-        if img.width < self.window_width || img.height < self.window_height || !(p.scale_factor > 1.0) {
+        if img.width < self.window_width
+            || img.height < self.window_height
+            || p.scale_factor.partial_cmp(&1.0) != Some(std::cmp::Ordering::Greater)
+        {
             return out;
         }
         let max_size = p.max_size.unwrap_or(usize::MAX);
@@ -282,7 +288,7 @@ impl Cascade {
     }
 
     /// For each feature rect, its four corner offsets in an integral image of this stride.
-    fn prepare_offsets(&self, stride: usize, out: &mut Vec<[(usize, usize, usize, usize, f32); 3]>) {
+    fn prepare_offsets(&self, stride: usize, out: &mut Vec<FeatureOffsets>) {
         out.clear();
         for rects in &self.features {
             let mut o = [(0, 0, 0, 0, 0.0f32); 3];
@@ -296,7 +302,7 @@ impl Cascade {
 
     /// 1 if every stage accepts the window at (x, y); else −(index of the rejecting stage),
     /// so 0 means "rejected by stage 0".
-    fn run_at(&self, ii: &Integral, offsets: &[[(usize, usize, usize, usize, f32); 3]], x: usize, y: usize) -> i32 {
+    fn run_at(&self, ii: &Integral, offsets: &[FeatureOffsets], x: usize, y: usize) -> i32 {
         let (ww, wh) = (self.window_width, self.window_height);
         let inner_area = ((ww - 2) * (wh - 2)) as f64;
         let sum = f64::from(ii.rect_sum(x + 1, y + 1, ww - 2, wh - 2));
@@ -372,14 +378,13 @@ pub fn group_rectangles(rects: &mut [Rect], group_threshold: usize, eps: f64) ->
     }
     let mut label_of = std::collections::HashMap::new();
     let mut sums: Vec<([i64; 4], usize)> = Vec::new();
-    for i in 0..n {
+    for (i, &r) in rects.iter().enumerate() {
         let root = find(&mut parent, i);
         let next = label_of.len();
         let l = *label_of.entry(root).or_insert(next);
         if l == sums.len() {
             sums.push(([0; 4], 0));
         }
-        let r = rects[i];
         let s = &mut sums[l];
         s.0[0] += i64::from(r.x);
         s.0[1] += i64::from(r.y);

@@ -278,7 +278,7 @@ impl ClmModel {
             return bad("a non-regularised mode index is out of range".into());
         }
         let ps = self.patch_size;
-        if ps == 0 || ps % 2 == 0 || ps > 63 {
+        if ps == 0 || ps.is_multiple_of(2) || ps > 63 {
             return bad(format!("patch size {ps} (must be odd, ≤ 63)"));
         }
         for (name, set) in [("raw", Some(&self.raw)), ("sobel", self.sobel.as_ref()), ("lbp", self.lbp.as_ref())] {

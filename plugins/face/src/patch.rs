@@ -252,7 +252,7 @@ mod tests {
         let mut out = vec![0.0; pw * pw];
         prefilter(&patch, pw, PatchKind::Sobel, &mut out);
         assert!(out[2 * pw + 1] > 0.0 && out[2 * pw + 4] == 0.0);
-        prefilter(&vec![7.0; 25], pw, PatchKind::Lbp, &mut out);
+        prefilter(&[7.0; 25], pw, PatchKind::Lbp, &mut out);
         assert!(out.iter().all(|&v| v == 255.0));
     }
 }

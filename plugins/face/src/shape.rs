@@ -243,10 +243,19 @@ mod tests {
         let points = shape.points(&p);
         let q = shape.project(&points);
         let back = shape.points(&q);
-        let err = points.iter().zip(&back).map(|(a, b)| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()).fold(0.0f32, f32::max);
+        let err = points
+            .iter()
+            .zip(&back)
+            .map(|(a, b)| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt())
+            .fold(0.0f32, f32::max);
         assert!(err < 0.05, "max point error {err} px");
         for k in 0..shape.m {
-            assert!((q[4 + k] - p[4 + k]).abs() < 0.02 * shape.eigen_values[k].sqrt().max(1.0), "mode {k}: {} vs {}", q[4 + k], p[4 + k]);
+            assert!(
+                (q[4 + k] - p[4 + k]).abs() < 0.02 * shape.eigen_values[k].sqrt().max(1.0),
+                "mode {k}: {} vs {}",
+                q[4 + k],
+                p[4 + k]
+            );
         }
     }
 

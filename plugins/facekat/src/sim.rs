@@ -180,7 +180,7 @@ impl Game {
     /// Advances by `dt` seconds with `input`; returns what happened.
     pub fn step(&mut self, dt: f32, input: Input) -> Vec<Event> {
         let mut events = Vec::new();
-        if self.over || !(dt > 0.0) {
+        if self.over || dt.is_nan() || dt <= 0.0 {
             return events;
         }
         let f = (dt * 60.0).min(10.0); // frames at 60 Hz; long stalls are clamped

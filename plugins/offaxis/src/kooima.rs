@@ -59,7 +59,7 @@ impl Frustum {
         let vb = screen.lower_right - eye;
         let vc = screen.upper_left - eye;
         let d = -va.dot(vn);
-        if !(d > 1e-6) || !(near > 0.0) {
+        if d.is_nan() || d <= 1e-6 || near.is_nan() || near <= 0.0 {
             return None;
         }
         let k = near / d;
