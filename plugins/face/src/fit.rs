@@ -152,26 +152,43 @@ impl Fitter {
         for &var in &variances {
             let jac = self.shape.jacobian(p);
             let denom = var * sim0.scale;
+            // The grid is a rotated, scaled lattice, so the Gaussian kernel factorises along its
+            // axes: 2·search exponentials per point instead of search².
+            let s2 = sim0.scale * sim0.scale;
+            let (mut gx_w, mut gy_w) = (vec![0.0f32; search], vec![0.0f32; search]);
             for i in 0..n {
                 let resp = &self.responses[i * search * search..(i + 1) * search * search];
                 let (ox, oy) = (origin[i][0], origin[i][1]);
                 let (cx, cy) = (current[i][0], current[i][1]);
-                let (mut wsum, mut mx, mut my) = (0.0f32, 0.0f32, 0.0f32);
-                for gy in 0..search {
-                    let dy = gy as f32 - half;
-                    for gx in 0..search {
-                        let dx = gx as f32 - half;
-                        // Grid cell in the image (rotated and scaled with the face).
-                        let qx = ox + a0 * dx - b0 * dy;
-                        let qy = oy + b0 * dx + a0 * dy;
-                        let d2 = (cx - qx) * (cx - qx) + (cy - qy) * (cy - qy);
-                        let w = resp[gy * search + gx] * (-0.5 * d2 / denom).exp();
-                        wsum += w;
-                        mx += w * qx;
-                        my += w * qy;
-                    }
+                // The current point in grid coordinates (cells from the window's centre).
+                let (dx, dy) = (cx - ox, cy - oy);
+                let u = (a0 * dx + b0 * dy) / s2;
+                let w_ = (-b0 * dx + a0 * dy) / s2;
+                for g in 0..search {
+                    let d = g as f32 - half;
+                    gx_w[g] = (-0.5 * s2 * (u - d) * (u - d) / denom).exp();
+                    gy_w[g] = (-0.5 * s2 * (w_ - d) * (w_ - d) / denom).exp();
                 }
-                let (tx, ty) = if wsum > 0.0 { (mx / wsum, my / wsum) } else { (cx, cy) };
+                let (mut wsum, mut mu, mut mv) = (0.0f32, 0.0f32, 0.0f32);
+                for gy in 0..search {
+                    let row = &resp[gy * search..(gy + 1) * search];
+                    let (mut rs, mut ru) = (0.0f32, 0.0f32);
+                    for gx in 0..search {
+                        let w = row[gx] * gx_w[gx];
+                        rs += w;
+                        ru += w * (gx as f32 - half);
+                    }
+                    let wy = gy_w[gy];
+                    wsum += rs * wy;
+                    mu += ru * wy;
+                    mv += rs * wy * (gy as f32 - half);
+                }
+                let (tx, ty) = if wsum > 0.0 {
+                    let (gu, gv) = (mu / wsum, mv / wsum);
+                    (ox + a0 * gu - b0 * gv, oy + b0 * gu + a0 * gv)
+                } else {
+                    (cx, cy)
+                };
                 v[2 * i] = f64::from(tx - cx);
                 v[2 * i + 1] = f64::from(ty - cy);
             }

@@ -90,13 +90,23 @@ impl PatchExperts {
         }
         let w = &self.weights[i * size * size..(i + 1) * size * size];
         let wsum: f32 = w.iter().sum();
+        // Correlation with one accumulator per output column: the innermost loop runs over
+        // independent outputs, so it vectorises.
+        let mut acc = [0.0f32; 64];
+        let acc = &mut acc[..search];
         for y in 0..search {
-            for x in 0..search {
-                let mut acc = 0.0f32;
-                for (ky, wrow) in w.chunks_exact(size).enumerate() {
-                    let row = &src[(y + ky) * pw + x..(y + ky) * pw + x + size];
-                    acc += row.iter().zip(wrow).map(|(a, b)| a * b).sum::<f32>();
+            acc.iter_mut().for_each(|a| *a = 0.0);
+            for (ky, wrow) in w.chunks_exact(size).enumerate() {
+                let row = &src[(y + ky) * pw..(y + ky + 1) * pw];
+                for (kx, &wv) in wrow.iter().enumerate() {
+                    let shifted = &row[kx..kx + search];
+                    for (a, &v) in acc.iter_mut().zip(shifted) {
+                        *a += v * wv;
+                    }
                 }
+            }
+            for (x, &raw) in acc.iter().enumerate() {
+                let mut r = raw;
                 if cfg.normalize == Normalize::Window {
                     // (Σ w·(v − min)) / (max − min) over this window.
                     let (mut lo, mut hi) = (f32::MAX, f32::MIN);
@@ -107,11 +117,11 @@ impl PatchExperts {
                         }
                     }
                     let range = hi - lo;
-                    acc = if range > 0.0 { (acc - lo * wsum) / range } else { 0.0 };
+                    r = if range > 0.0 { (r - lo * wsum) / range } else { 0.0 };
                 }
                 let z = match cfg.logistic {
-                    Logistic::Shifted => acc - 1.0,
-                    Logistic::Bias => acc + self.bias[i],
+                    Logistic::Shifted => r - 1.0,
+                    Logistic::Bias => r + self.bias[i],
                 };
                 out[y * search + x] = 1.0 / (1.0 + (-z).exp());
             }
