@@ -3,7 +3,9 @@
 # Needs: pip install opencv-python-headless (and mediapipe, see bench/accuracy/make_reference.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ours=$(cargo bench -q -p headroom-face --bench face 2>/dev/null)
+# `--profile dev` reuses the test build (dependencies and the face crate at opt-level 3);
+# `--workspace` keeps feature unification identical, so nothing is rebuilt.
+ours=$(cargo bench -q --profile dev --workspace --bench face 2>/dev/null)
 peers=$(python3 bench/face_peers.py 2>/dev/null)
 echo "$ours"
 echo "$peers"

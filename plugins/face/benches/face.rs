@@ -1,4 +1,4 @@
-//! `cargo bench -p headroom-face`: detection at 320×240 and 640×480 and one tracked frame on
+//! `cargo bench --profile dev --workspace --bench face`: detection at 320×240 and 640×480 and one tracked frame on
 //! the demo clip. Prints one line per measurement (median of repeated runs, milliseconds);
 //! `bench/face.sh` runs this beside OpenCV and MediaPipe on the same frames.
 
