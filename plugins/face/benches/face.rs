@@ -53,6 +53,30 @@ fn main() {
             }
         }
     }
+    // Where a tracked frame's time goes: the fitter's three stages on the clip's frames.
+    let mut tracker = default_tracker(TrackerConfig::default()).unwrap();
+    let (mut ts, mut tr, mut tm) = (Vec::new(), Vec::new(), Vec::new());
+    for (f, g) in frames.iter().zip(&grays) {
+        let out = tracker.track(g, Some(&f.rgba));
+        let Some(fit) = out.fit else { continue };
+        let mut p = fit.params.clone();
+        let t0 = Instant::now();
+        tracker.fitter.sample_patches(g, &p);
+        let t1 = Instant::now();
+        tracker.fitter.compute_responses();
+        let t2 = Instant::now();
+        tracker.fitter.mean_shift(&mut p);
+        let t3 = Instant::now();
+        ts.push((t1 - t0).as_secs_f64() * 1000.0);
+        tr.push((t2 - t1).as_secs_f64() * 1000.0);
+        tm.push((t3 - t2).as_secs_f64() * 1000.0);
+    }
+    println!(
+        "  of which: sample {:.3} ms, responses {:.3} ms, mean-shift {:.3} ms",
+        median(ts),
+        median(tr),
+        median(tm)
+    );
     println!(
         "tracked frame {}x{}: {:.3} ms median over {} frames",
         frames[0].width,

@@ -106,9 +106,7 @@ impl Fitter {
                 let ry = u[1] + gy as f32 - half;
                 // Start of the row in the image and the step along it.
                 let (x0, y0) = (a * (u[0] - half) - b * ry + sim.tx, b * (u[0] - half) + a * ry + sim.ty);
-                for gx in 0..pw {
-                    out[gy * pw + gx] = img.sample(x0 + a * gx as f32, y0 + b * gx as f32);
-                }
+                img.sample_row(x0, y0, a, b, &mut out[gy * pw..(gy + 1) * pw]);
             }
         }
     }

@@ -112,6 +112,58 @@ impl Gray {
         Some(out)
     }
 
+    /// `out[k] = sample(x0 + k·dx, y0 + k·dy)`: one straight row of bilinear samples (the
+    /// fitter's patches), with the clamping done once per sample and no bounds checks after it.
+    pub fn sample_row(&self, x0: f32, y0: f32, dx: f32, dy: f32, out: &mut [f32]) {
+        if self.is_empty() {
+            out.iter_mut().for_each(|o| *o = 0.0);
+            return;
+        }
+        let (maxx, maxy) = ((self.width - 1) as f32, (self.height - 1) as f32);
+        let w = self.width;
+        let data = &self.data[..];
+        let n = out.len() as f32 - 1.0;
+        let (x1e, y1e) = (x0 + dx * n, y0 + dy * n);
+        // Fast path: the whole row lies inside, one pixel from the right and bottom edges.
+        let inside = |x: f32, y: f32| x >= 0.0 && y >= 0.0 && x < maxx - 1.0 && y < maxy - 1.0;
+        if inside(x0, y0) && inside(x1e, y1e) {
+            for (k, o) in out.iter_mut().enumerate() {
+                let (xf, yf) = (x0 + dx * k as f32, y0 + dy * k as f32);
+                let (xi, yi) = (xf as usize, yf as usize);
+                let (fx, fy) = (xf - xi as f32, yf - yi as f32);
+                let i = yi * w + xi;
+                // SAFETY: both ends of the row are at least one pixel inside the image, so every
+                // sample on the segment between them has i, i + 1, i + w, i + w + 1 in bounds.
+                let (p00, p01, p10, p11) = unsafe {
+                    (
+                        *data.get_unchecked(i),
+                        *data.get_unchecked(i + 1),
+                        *data.get_unchecked(i + w),
+                        *data.get_unchecked(i + w + 1),
+                    )
+                };
+                let top = f32::from(p00) + (f32::from(p01) - f32::from(p00)) * fx;
+                let bot = f32::from(p10) + (f32::from(p11) - f32::from(p10)) * fx;
+                *o = top + (bot - top) * fy;
+            }
+            return;
+        }
+        for (k, o) in out.iter_mut().enumerate() {
+            let xf = (x0 + dx * k as f32).clamp(0.0, maxx);
+            let yf = (y0 + dy * k as f32).clamp(0.0, maxy);
+            let (xi, yi) = (xf as usize, yf as usize);
+            let (fx, fy) = (xf - xi as f32, yf - yi as f32);
+            let x1 = if xi + 1 < w { xi + 1 } else { xi };
+            let y1 = if yi + 1 < self.height { yi + 1 } else { yi };
+            let (r0, r1) = (yi * w, y1 * w);
+            // Indices are within the image: xi, x1 < width and yi, y1 < height after clamping.
+            let (p00, p01, p10, p11) = (data[r0 + xi], data[r0 + x1], data[r1 + xi], data[r1 + x1]);
+            let top = f32::from(p00) + (f32::from(p01) - f32::from(p00)) * fx;
+            let bot = f32::from(p10) + (f32::from(p11) - f32::from(p10)) * fx;
+            *o = top + (bot - top) * fy;
+        }
+    }
+
     /// Bilinear sample at a real-valued position; positions outside read the nearest edge pixel.
     #[inline]
     pub fn sample(&self, x: f32, y: f32) -> f32 {
@@ -236,6 +288,22 @@ mod tests {
         assert!(g.crop(20, 0, 5, 5).is_none());
         assert!(g.crop(0, 0, 0, 5).is_none());
         assert!(g.crop(i64::MAX - 1, 0, i64::MAX, 5).is_none());
+    }
+
+    #[test]
+    fn sample_row_matches_sample() {
+        let g = ramp(23, 17);
+        let mut out = [0.0f32; 30];
+        // Partly outside (clamped path), then wholly inside (fast path).
+        for (x0, y0, dx, dy, n) in [(-3.3, 2.7, 0.9, 0.55, 30), (1.2, 3.4, 0.61, 0.37, 25)] {
+            g.sample_row(x0, y0, dx, dy, &mut out[..n]);
+            for (k, &v) in out[..n].iter().enumerate() {
+                assert!((v - g.sample(x0 + dx * k as f32, y0 + dy * k as f32)).abs() < 1e-3);
+            }
+        }
+        let mut none = [1.0f32; 3];
+        Gray::new(0, 0).sample_row(0.0, 0.0, 1.0, 0.0, &mut none);
+        assert_eq!(none, [0.0; 3]);
     }
 
     #[test]

@@ -90,21 +90,40 @@ impl PatchExperts {
         }
         let w = &self.weights[i * size * size..(i + 1) * size * size];
         let wsum: f32 = w.iter().sum();
-        // Correlation with one accumulator per output column: the innermost loop runs over
-        // independent outputs, so it vectorises.
+        // Correlation with one accumulator per output column, rows padded to 16 outputs so the
+        // innermost loop is a fixed-width multiply-add that vectorises without a remainder.
+        const LANES: usize = 16;
+        const STRIDE: usize = 48;
+        let mut padded = [0.0f32; STRIDE * 64];
+        let simd = search <= LANES && pw + LANES <= STRIDE && pw <= 64;
+        if simd {
+            for (r, row) in src.chunks_exact(pw).enumerate() {
+                padded[r * STRIDE..r * STRIDE + pw].copy_from_slice(row);
+            }
+        }
         let mut acc = [0.0f32; 64];
-        let acc = &mut acc[..search];
         for y in 0..search {
             acc.iter_mut().for_each(|a| *a = 0.0);
             for (ky, wrow) in w.chunks_exact(size).enumerate() {
-                let row = &src[(y + ky) * pw..(y + ky + 1) * pw];
-                for (kx, &wv) in wrow.iter().enumerate() {
-                    let shifted = &row[kx..kx + search];
-                    for (a, &v) in acc.iter_mut().zip(shifted) {
-                        *a += v * wv;
+                if simd {
+                    let row = &padded[(y + ky) * STRIDE..(y + ky + 1) * STRIDE];
+                    let lanes: &mut [f32; LANES] = (&mut acc[..LANES]).try_into().expect("16 lanes");
+                    for (kx, &wv) in wrow.iter().enumerate() {
+                        let shifted: &[f32; LANES] = row[kx..kx + LANES].try_into().expect("16 lanes");
+                        for l in 0..LANES {
+                            lanes[l] += shifted[l] * wv;
+                        }
+                    }
+                } else {
+                    let row = &src[(y + ky) * pw..(y + ky + 1) * pw];
+                    for (kx, &wv) in wrow.iter().enumerate() {
+                        for (a, &v) in acc[..search].iter_mut().zip(&row[kx..kx + search]) {
+                            *a += v * wv;
+                        }
                     }
                 }
             }
+            let acc = &acc[..search];
             for (x, &raw) in acc.iter().enumerate() {
                 let mut r = raw;
                 if cfg.normalize == Normalize::Window {
