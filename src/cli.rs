@@ -59,6 +59,10 @@ pub enum Command {
         /// Write each image or frame with the fitted points drawn on it into this folder (PNG).
         #[arg(long, value_name = "DIR")]
         overlay: Option<PathBuf>,
+        /// Which of the model's patch experts to use: raw grey values, Sobel gradient magnitude,
+        /// or local binary patterns.
+        #[arg(long, value_enum, default_value_t = Patches::Raw)]
+        patches: Patches,
     },
     /// Convert a third-party model into headroom's own format.
     Convert {
@@ -84,4 +88,21 @@ pub enum ConvertWhat {
         #[arg(short, long)]
         output: PathBuf,
     },
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patches {
+    Raw,
+    Sobel,
+    Lbp,
+}
+
+impl From<Patches> for headroom_face::patch::PatchKind {
+    fn from(p: Patches) -> Self {
+        match p {
+            Patches::Raw => Self::Raw,
+            Patches::Sobel => Self::Sobel,
+            Patches::Lbp => Self::Lbp,
+        }
+    }
 }

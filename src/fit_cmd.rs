@@ -93,8 +93,8 @@ struct Summary {
 }
 
 /// Runs the tracker over `input` and writes one record per image or frame.
-pub fn run_fit(input: &Path, json: Option<&Path>, overlay: Option<&Path>) -> anyhow::Result<()> {
-    let mut tracker = default_tracker(TrackerConfig::default()).map_err(anyhow::Error::msg)?;
+pub fn run_fit(input: &Path, json: Option<&Path>, overlay: Option<&Path>, config: TrackerConfig) -> anyhow::Result<()> {
+    let mut tracker = default_tracker(config).map_err(anyhow::Error::msg)?;
     let mut sink: Box<dyn Write> = match json {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,

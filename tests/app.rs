@@ -235,6 +235,28 @@ mod face {
     }
 
     #[test]
+    fn sobel_and_lbp_experts_also_fit() {
+        let r = reference();
+        for kind in [headroom_face::patch::PatchKind::Sobel, headroom_face::patch::PatchKind::Lbp] {
+            let mut config = TrackerConfig::default();
+            config.fit.response = headroom_face::patch::ResponseConfig::for_kind(kind);
+            let mut tracker = default_tracker(config).unwrap();
+            let mut errors = Vec::new();
+            for (name, truth) in &r.stills {
+                tracker.reset();
+                let (rec, _) = track_frame(&mut tracker, &still(name), name.clone());
+                assert!(rec.found, "{kind:?} {name}: no fit");
+                errors.push(nme(&rec.points, truth, &r.normaliser));
+            }
+            let mean = errors.iter().sum::<f32>() / errors.len() as f32;
+            println!("{kind:?} experts: stills NME {mean:.4}");
+            // Measured 0.147 (Sobel) and 0.149 (LBP); the box-only start is 0.19, so a bound of
+            // 0.17 proves the fit improves on it.
+            assert!(mean < 0.17, "{kind:?}: mean NME {mean:.4}");
+        }
+    }
+
+    #[test]
     fn tracks_the_whole_demo_clip() {
         let r = reference();
         let mut tracker = default_tracker(TrackerConfig::default()).unwrap();

@@ -45,6 +45,18 @@ pub struct ResponseConfig {
     pub logistic: Logistic,
 }
 
+impl ResponseConfig {
+    /// The settings clmtrackr uses with each kind of expert: raw experts through its CPU path
+    /// (patch normalisation, shifted logistic); Sobel and LBP experts exist only in its WebGL
+    /// path (window normalisation, the expert's bias).
+    pub fn for_kind(kind: PatchKind) -> Self {
+        match kind {
+            PatchKind::Raw => ResponseConfig { kind, normalize: Normalize::Patch, logistic: Logistic::Shifted },
+            _ => ResponseConfig { kind, normalize: Normalize::Window, logistic: Logistic::Bias },
+        }
+    }
+}
+
 /// The experts of one kind, laid out for fast correlation.
 #[derive(Clone, Debug)]
 pub struct PatchExperts {
