@@ -3,6 +3,7 @@
 //! game-over panels. The game state lives in [`sim::Game`](crate::sim::Game).
 
 use bevy::camera::ClearColorConfig;
+use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
 use bevy::prelude::*;
 use bevy::state::state::FreelyMutableState;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
@@ -58,6 +59,9 @@ pub struct FaceKatPlugin<S: States> {
 impl<S: States + FreelyMutableState + Copy> Plugin for FaceKatPlugin<S> {
     fn build(&self, app: &mut App) {
         let s = self.screen;
+        if !app.is_plugin_added::<FrameTimeDiagnosticsPlugin>() {
+            app.add_plugins(FrameTimeDiagnosticsPlugin::default());
+        }
         app.init_resource::<HighScore>()
             .init_resource::<FaceKatSeed>()
             .add_message::<NewHighScore>()
@@ -96,6 +100,8 @@ fn spawn<S: States + Copy>(
         .with_children(|rig| {
             rig.spawn((
                 OffAxisCamera { world_per_cm: WORLD_PER_CM, near: 10.0, far: 20_000.0 },
+                // Flat-shaded cubes need no multisampling; it costs most on software renderers.
+                Msaa::Off,
                 Camera { order: 0, clear_color: ClearColorConfig::Custom(Color::srgb(0.03, 0.02, 0.08)), ..default() },
                 DistanceFog {
                     color: Color::srgb(0.03, 0.02, 0.08),
@@ -206,7 +212,13 @@ fn sync(
     }
 }
 
-fn hud(mut contexts: EguiContexts, run: Option<Res<Run>>, high: Res<HighScore>, pose: Res<HeadPose>) -> Result {
+fn hud(
+    mut contexts: EguiContexts,
+    run: Option<Res<Run>>,
+    high: Res<HighScore>,
+    pose: Res<HeadPose>,
+    diagnostics: Option<Res<DiagnosticsStore>>,
+) -> Result {
     let Some(run) = run else { return Ok(()) };
     let ctx = contexts.ctx_mut()?.clone();
     let g = &run.game;
@@ -216,6 +228,11 @@ fn hud(mut contexts: EguiContexts, run: Option<Res<Run>>, high: Res<HighScore>, 
         ui.label(text(format!("lives {}", "♥".repeat(g.lives as usize))));
         ui.label(text(format!("speed {:.0} / {:.0}", g.speed.max(0.0), g.max_speed)));
         ui.label(text(format!("best {}", high.0)));
+        if let Some(ms) =
+            diagnostics.as_ref().and_then(|d| d.get(&FrameTimeDiagnosticsPlugin::FRAME_TIME)).and_then(|d| d.smoothed())
+        {
+            ui.label(egui::RichText::new(format!("frame {ms:.1} ms")).color(egui::Color32::GRAY));
+        }
         if pose.source != PoseSource::Tracker {
             ui.label(egui::RichText::new("no face: WASD or mouse steer").color(egui::Color32::YELLOW));
         }
