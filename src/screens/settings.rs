@@ -235,6 +235,10 @@ fn head_ui(
                 ui.add(egui::DragValue::new(&mut form.arm_cm).range(20.0..=150.0).suffix(" cm"));
                 ui.label("and press Space.");
             });
+            let mut manual = head.control == headroom_head::Control::Manual;
+            if ui.checkbox(&mut manual, "Steer with the mouse and arrow keys instead of the face").changed() {
+                head.control = if manual { headroom_head::Control::Manual } else { headroom_head::Control::Auto };
+            }
             if ui.button("Save").clicked() {
                 settings.head = head.config;
                 form.message = Some(save(&settings, store.as_deref()));
