@@ -52,7 +52,7 @@ pub struct FitReport {
 /// Reusable fitting state: the model in fast layouts and scratch buffers.
 pub struct Fitter {
     pub shape: ShapeModel,
-    experts: PatchExperts,
+    pub(crate) experts: PatchExperts,
     pub config: FitConfig,
     /// Diagonal of Λ⁻¹ over all parameters (0 for the similarity).
     prior: Vec<f64>,

@@ -10,7 +10,6 @@ use crate::fit::{FitConfig, FitError, Fitter};
 use crate::haar::{Cascade, CascadeError, DetectParams, Rect};
 use crate::image_ops::Gray;
 use crate::model::ClmModel;
-use crate::patch::PatchExperts;
 use crate::score::DriftScorer;
 use crate::shape::Similarity;
 
@@ -102,7 +101,6 @@ pub struct FaceTracker {
     pub config: TrackerConfig,
     cascade: Cascade,
     pub fitter: Fitter,
-    init_experts: PatchExperts,
     scorer: DriftScorer,
     tracking: bool,
     params: Vec<f32>,
@@ -134,12 +132,9 @@ fn bounding_box(points: &[[f32; 2]]) -> Rect {
 impl FaceTracker {
     pub fn new(model: &ClmModel, cascade: Cascade, config: TrackerConfig) -> Result<Self, TrackerError> {
         let fitter = Fitter::new(model, config.fit.clone())?;
-        let init_experts = PatchExperts::new(model, config.fit.response.kind)
-            .ok_or(FitError::MissingExperts(config.fit.response.kind))?;
         Ok(FaceTracker {
             params: vec![0.0; fitter.shape.num_params()],
             fitter,
-            init_experts,
             scorer: DriftScorer::new(model),
             cascade,
             config,
@@ -192,7 +187,7 @@ impl FaceTracker {
         coarse.write_params(&mut p);
 
         let search = self.config.init_search;
-        let size = self.init_experts.size;
+        let size = self.fitter.experts.size;
         let pw = search + size - 1;
         let half = (pw as f32 - 1.0) / 2.0;
         let mut patch = vec![0.0f32; pw * pw];
@@ -210,7 +205,7 @@ impl FaceTracker {
                     patch[gy * pw + gx] = img.sample(q[0], q[1]);
                 }
             }
-            self.init_experts.response(i, &patch, search, self.config.fit.response, &mut scratch, &mut resp);
+            self.fitter.experts.response(i, &patch, search, self.config.fit.response, &mut scratch, &mut resp);
             // Centroid of the strongest responses (top 5 %), robust to a single spike.
             let mut sorted = resp.clone();
             sorted.sort_by(|a, b| b.total_cmp(a));
