@@ -64,6 +64,48 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Patches::Raw)]
         patches: Patches,
     },
+    /// Build a gallery from a folder of images: thumbnails and texture atlases, MobileNetV2
+    /// features, PCA, 3D and 2D t-SNE maps, similar works, typical works and outliers per period,
+    /// and a manifest. Incremental: a re-run computes only new or changed files, an interrupted
+    /// build resumes, and new works join the existing map without moving it.
+    BuildGallery {
+        /// Folder of images (jpg, png, webp, gif, tiff; searched recursively).
+        dir: PathBuf,
+        /// CSV with a `file` column (matched on the file name) and columns such as title, artist,
+        /// year, date, medium, museum, source_url; other columns are kept as free metadata.
+        #[arg(long, value_name = "CSV")]
+        metadata: Option<PathBuf>,
+        /// Output folder (manifest.json, atlases, report.txt, cache/).
+        #[arg(long, value_name = "OUT")]
+        out: PathBuf,
+        /// Thumbnail tiers, longest side in pixels.
+        #[arg(long, value_delimiter = ',', default_value = "128,256")]
+        tiers: Vec<u32>,
+        /// Atlas encoding: png (lossless) or jpeg (about 6× smaller for paintings and photos).
+        #[arg(long, value_enum, default_value_t = AtlasFormatArg::Png)]
+        atlas_format: AtlasFormatArg,
+        /// Recompute the whole map instead of placing new works into the existing one.
+        #[arg(long)]
+        relayout: bool,
+        /// t-SNE perplexity.
+        #[arg(long, default_value_t = 30.0)]
+        perplexity: f32,
+        /// t-SNE iterations in all (the first 250 with early exaggeration).
+        #[arg(long, default_value_t = 750)]
+        iterations: usize,
+        /// Random seed (the map is deterministic for a seed).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Only the first N images (in path order).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// MobileNetV2 weights (safetensors). Default: the bundled assets/models/mobilenet_v2.safetensors.
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Convert a third-party model into headroom's own format.
     Convert {
         #[command(subcommand)]
@@ -103,6 +145,21 @@ impl From<Patches> for headroom_face::patch::PatchKind {
             Patches::Raw => Self::Raw,
             Patches::Sobel => Self::Sobel,
             Patches::Lbp => Self::Lbp,
+        }
+    }
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtlasFormatArg {
+    Png,
+    Jpeg,
+}
+
+impl From<AtlasFormatArg> for headroom_gallery::atlas::AtlasFormat {
+    fn from(f: AtlasFormatArg) -> Self {
+        match f {
+            AtlasFormatArg::Png => Self::Png,
+            AtlasFormatArg::Jpeg => Self::Jpeg,
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod fit_cmd;
+pub mod gallery_cmd;
 pub mod probe;
 pub mod screens;
 pub mod settings;

@@ -31,6 +31,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Convert { what: ConvertWhat::Clmtrackr { input, output } }) => {
             return headroom::fit_cmd::convert_clmtrackr(input, output);
         }
+        Some(cmd @ Command::BuildGallery { .. }) => return headroom::gallery_cmd::run(cmd),
         _ => {}
     }
     let store = SettingsStore::default_location();
@@ -69,7 +70,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Gallery) => Screen::Gallery,
         Some(Command::Facelab) => Screen::FaceLab,
         Some(Command::Window) => Screen::Targets,
-        Some(Command::Cameras | Command::Fit { .. } | Command::Convert { .. }) | None => Screen::Menu,
+        Some(Command::Cameras | Command::Fit { .. } | Command::Convert { .. } | Command::BuildGallery { .. })
+        | None => Screen::Menu,
     };
     let facekat_seed = match cli.command {
         Some(Command::Play { seed }) => seed,

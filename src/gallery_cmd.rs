@@ -1,0 +1,64 @@
+//! `headroom build-gallery`.
+
+use anyhow::Result;
+use headroom_gallery::build::{BuildOptions, build, default_model_path};
+
+use crate::cli::Command;
+
+pub fn run(cmd: &Command) -> Result<()> {
+    let Command::BuildGallery {
+        dir,
+        metadata,
+        out,
+        tiers,
+        atlas_format,
+        relayout,
+        perplexity,
+        iterations,
+        seed,
+        limit,
+        model,
+        quiet,
+    } = cmd
+    else {
+        unreachable!("gallery_cmd::run called with another command")
+    };
+    let mut opts = BuildOptions::new(dir, out, model.clone().unwrap_or_else(default_model_path));
+    opts.metadata = metadata.clone();
+    opts.tiers = tiers.clone();
+    opts.atlas_format = (*atlas_format).into();
+    opts.relayout = *relayout;
+    opts.perplexity = *perplexity;
+    opts.iterations = *iterations;
+    opts.seed = *seed;
+    opts.limit = *limit;
+    opts.progress = !quiet;
+    let r = build(&opts)?;
+    println!("gallery: {} works → {}", r.works, r.manifest.display());
+    println!(
+        "features: {} computed ({:.1} images/s), {} reused from the cache",
+        r.features_computed,
+        r.images_per_second(),
+        r.features_reused
+    );
+    if r.relaid_out {
+        println!("map: t-SNE 3D + 2D of all works in {:.1} s", r.layout_seconds);
+    } else {
+        println!(
+            "map: kept; {} new works placed into it (t-SNE transform) in {:.1} s",
+            r.transformed, r.layout_seconds
+        );
+    }
+    println!("atlases: {}", r.atlases);
+    if !r.skipped.is_empty() {
+        println!("skipped {} files (see {}):", r.skipped.len(), opts.out.join("report.txt").display());
+        for s in r.skipped.iter().take(20) {
+            println!("  {}: {}", s.file, s.reason);
+        }
+        if r.skipped.len() > 20 {
+            println!("  … and {} more", r.skipped.len() - 20);
+        }
+    }
+    println!("total {:.1} s", r.total_seconds);
+    Ok(())
+}
