@@ -10,6 +10,7 @@ use headroom_capture::source::OpenOptions;
 use headroom_capture::{CapturePlugin, FrameSource};
 use headroom_face::{FacePlugin, TrackerConfig};
 use headroom_facekat::{FaceKatPlugin, FaceKatSeed, HighScore, NewHighScore};
+use headroom_gallery::{GalleryPlugin, GallerySource};
 use headroom_head::HeadPlugin;
 use headroom_offaxis::OffAxisCameraPlugin;
 
@@ -34,6 +35,8 @@ pub struct AppConfig {
     pub headless: bool,
     /// FaceKat's seed (`headroom play --seed N`).
     pub facekat_seed: Option<u64>,
+    /// The gallery manifest (`headroom gallery PATH`); `None`: the bundled demo collection.
+    pub gallery: Option<std::path::PathBuf>,
 }
 
 /// Builds the app; `app.run()` opens the window (or `app.update()` steps a headless one).
@@ -70,6 +73,8 @@ pub fn build_app(config: AppConfig) -> App {
         .insert_resource(config.settings)
         .add_plugins(ScreensPlugin { start: config.start })
         .add_plugins(FaceKatPlugin { screen: Screen::FaceKat })
+        .insert_resource(GallerySource(config.gallery.unwrap_or_else(headroom_gallery::plugin::default_manifest)))
+        .add_plugins(GalleryPlugin { screen: Screen::Gallery })
         .insert_resource(high)
         .insert_resource(FaceKatSeed(config.facekat_seed))
         .add_systems(Update, save_high_score);

@@ -40,8 +40,13 @@ pub enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
-    /// Open straight into the 3D gallery.
-    Gallery,
+    /// Open straight into the 3D gallery: a manifest from `build-gallery` (or the folder holding
+    /// it); default: the bundled demo collection (5,736 public-domain paintings).
+    Gallery {
+        /// manifest.json, or the output folder of `headroom build-gallery`.
+        #[arg(value_name = "MANIFEST|DIR")]
+        manifest: Option<PathBuf>,
+    },
     /// Open straight into the Face Lab.
     Facelab,
     /// Open straight into the head-coupled window demo (a room behind the screen).

@@ -67,18 +67,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Some(Command::Play { .. }) => Screen::FaceKat,
-        Some(Command::Gallery) => Screen::Gallery,
+        Some(Command::Gallery { .. }) => Screen::Gallery,
         Some(Command::Facelab) => Screen::FaceLab,
         Some(Command::Window) => Screen::Targets,
         Some(Command::Cameras | Command::Fit { .. } | Command::Convert { .. } | Command::BuildGallery { .. })
         | None => Screen::Menu,
     };
+    let gallery = match &cli.command {
+        Some(Command::Gallery { manifest: Some(p) }) => {
+            Some(headroom_gallery::plugin::resolve_manifest(p).map_err(anyhow::Error::msg)?)
+        }
+        _ => None,
+    };
     let facekat_seed = match cli.command {
         Some(Command::Play { seed }) => seed,
         _ => None,
     };
-    let mut app =
-        build_app(AppConfig { start, source, notice, open_options, settings, store, headless: false, facekat_seed });
+    let mut app = build_app(AppConfig {
+        start,
+        source,
+        notice,
+        open_options,
+        settings,
+        store,
+        headless: false,
+        facekat_seed,
+        gallery,
+    });
     app.run();
     Ok(())
 }

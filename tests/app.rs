@@ -25,6 +25,7 @@ fn headless_app(start: Screen) -> App {
         store: None,
         headless: true,
         facekat_seed: Some(7),
+        gallery: None,
     })
 }
 
@@ -326,8 +327,18 @@ fn facekat_runs_to_game_over_and_saves_the_high_score() {
         store: Some(store.clone()),
         headless: true,
         facekat_seed: Some(7),
+        gallery: None,
     });
     app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(1.0 / 60.0)));
+    // Record the sound cues the game asks for.
+    #[derive(Resource, Default)]
+    struct Cues(Vec<headroom_facekat::sound::Sfx>);
+    app.init_resource::<Cues>().add_systems(
+        Update,
+        |mut r: MessageReader<headroom_facekat::FaceKatSound>, mut cues: ResMut<Cues>| {
+            cues.0.extend(r.read().map(|c| c.0));
+        },
+    );
     app.update();
     app.update();
     assert_eq!(app.world().resource::<Run>().phase, Phase::Ready);
@@ -370,4 +381,111 @@ fn facekat_runs_to_game_over_and_saves_the_high_score() {
     let (saved, warning) = store.load();
     assert!(warning.is_none());
     assert_eq!(saved.facekat_high_score, score, "the high score reaches the settings file");
+    // Sound cues: the start chirp, one per lost life (two; the third hit is the game over), the
+    // game-over phrase last.
+    use headroom_facekat::sound::Sfx;
+    let cues = &app.world().resource::<Cues>().0;
+    assert_eq!(cues.first(), Some(&Sfx::Start), "{cues:?}");
+    assert_eq!(cues.iter().filter(|&&c| c == Sfx::Hit).count(), 2, "{cues:?}");
+    assert_eq!(cues.iter().filter(|&&c| c == Sfx::GameOver).count(), 1, "{cues:?}");
+    assert_eq!(cues.last(), Some(&Sfx::GameOver), "{cues:?}");
+}
+
+// ---- Gallery --------------------------------------------------------------------------------
+
+/// Whether a GPU adapter (lavapipe counts) is present. Without one the GPU tests say so loudly,
+/// and fail when `HEADROOM_REQUIRE_GPU=1` (as in CI).
+fn gpu_adapter() -> Option<String> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = bevy::tasks::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())).ok()?;
+    Some(format!("{:?}", adapter.get_info().name))
+}
+
+fn require_gpu(test: &str) -> bool {
+    match gpu_adapter() {
+        Some(name) => {
+            eprintln!("{test}: GPU adapter {name}");
+            true
+        }
+        None => {
+            let msg = format!(
+                "!!! {test}: NO GPU ADAPTER (install mesa-vulkan-drivers, set WGPU_BACKEND=vulkan) — NOT RUN !!!"
+            );
+            if std::env::var("HEADROOM_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+                panic!("{msg} (HEADROOM_REQUIRE_GPU=1)");
+            }
+            eprintln!("{msg}");
+            false
+        }
+    }
+}
+
+#[test]
+fn gallery_renders_the_bundled_collection_without_a_window() {
+    use std::sync::{Arc, Mutex};
+
+    use bevy::render::render_resource::{TextureFormat, TextureUsages};
+    use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+    use bevy::window::ExitCondition;
+    use bevy::winit::WinitPlugin;
+    use headroom_gallery::{Gallery, GalleryPlugin, GalleryRenderTarget, GallerySource};
+
+    if !require_gpu("gallery render") {
+        return;
+    }
+    #[derive(States, Default, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    enum S {
+        #[default]
+        Gallery,
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/gallery/public-art/manifest.json");
+    let mut app = App::new();
+    app.add_plugins(DefaultPlugins.build().disable::<WinitPlugin>().set(WindowPlugin {
+        primary_window: None,
+        exit_condition: ExitCondition::DontExit,
+        ..default()
+    }))
+    .add_plugins((headroom_head::HeadPlugin { config: Default::default() }, headroom_offaxis::OffAxisCameraPlugin));
+    let mut target = Image::new_target_texture(480, 300, TextureFormat::Rgba8UnormSrgb, None);
+    target.texture_descriptor.usage |= TextureUsages::COPY_SRC;
+    let handle = app.world_mut().resource_mut::<Assets<Image>>().add(target);
+    app.insert_resource(GalleryRenderTarget(handle.clone()))
+        .insert_resource(GallerySource(manifest))
+        .init_state::<S>()
+        .add_plugins(GalleryPlugin { screen: S::Gallery });
+    let t0 = std::time::Instant::now();
+    while !app.world().contains_resource::<Gallery>() {
+        assert!(t0.elapsed().as_secs() < 120, "the bundled gallery did not load");
+        app.update();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let n = app.world().resource::<Gallery>().manifest.works.len();
+    assert!(n > 1000, "{n} works");
+    for _ in 0..3 {
+        app.update();
+    }
+    let shot: Arc<Mutex<Option<Image>>> = Arc::default();
+    let s = shot.clone();
+    app.world_mut().spawn(Screenshot::image(handle)).observe(move |c: On<ScreenshotCaptured>| {
+        *s.lock().unwrap() = Some(c.image.clone());
+    });
+    let t0 = std::time::Instant::now();
+    while shot.lock().unwrap().is_none() {
+        assert!(t0.elapsed().as_secs() < 60, "no screenshot");
+        app.update();
+    }
+    let img = shot.lock().unwrap().take().unwrap().try_into_dynamic().unwrap().to_rgb8();
+    // The background is near-black grey; works are paintings. Count pixels that are neither.
+    let bg = img.get_pixel(0, 0).0;
+    let painted = img
+        .pixels()
+        .filter(|p| p.0.iter().zip(&bg).map(|(a, b)| (*a as i32 - *b as i32).abs()).sum::<i32>() > 30)
+        .count();
+    let colours: std::collections::HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+    let frac = painted as f64 / (img.width() * img.height()) as f64;
+    if let Ok(dir) = std::env::var("HEADROOM_SHOT_DIR") {
+        img.save(Path::new(&dir).join("gallery-headless.png")).unwrap();
+    }
+    assert!(frac > 0.05, "only {:.1}% of the frame shows works", frac * 100.0);
+    assert!(colours.len() > 500, "{} colours: not thumbnails", colours.len());
 }

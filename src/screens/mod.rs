@@ -6,7 +6,6 @@ mod menu;
 mod preview;
 mod settings;
 mod targets;
-mod upcoming;
 
 use bevy::prelude::*;
 
@@ -43,7 +42,7 @@ impl Plugin for ScreensPlugin {
         app.insert_state(self.start)
             .add_systems(Startup, spawn_ui_camera)
             .add_systems(Update, back_to_menu.run_if(not(in_state(Screen::Menu))))
-            .add_plugins((menu::plugin, settings::plugin, facelab::plugin, targets::plugin, upcoming::plugin));
+            .add_plugins((menu::plugin, settings::plugin, facelab::plugin, targets::plugin));
     }
 }
 

@@ -11,6 +11,7 @@ use headroom_head::{HeadPose, HeadSettings, PoseSource};
 use headroom_offaxis::OffAxisCamera;
 
 use crate::sim::{Event, Game, Input, Rules};
+use crate::sound::Sfx;
 
 /// World units per centimetre of screen: the 1200-unit half-width field spans ~3.5 screens.
 const WORLD_PER_CM: f32 = 20.0;
@@ -41,6 +42,11 @@ pub struct Run {
     pub first_play: bool,
 }
 
+/// A sound effect to play (written whether or not the `sound` feature is built, so tests and
+/// other plugins can follow the game's cues).
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaceKatSound(pub Sfx);
+
 /// Which seed the next run uses (`headroom play --seed N`); `None` = a new one each run.
 #[derive(Resource, Default, Debug, Clone, Copy)]
 pub struct FaceKatSeed(pub Option<u64>);
@@ -65,6 +71,7 @@ impl<S: States + FreelyMutableState + Copy> Plugin for FaceKatPlugin<S> {
         app.init_resource::<HighScore>()
             .init_resource::<FaceKatSeed>()
             .add_message::<NewHighScore>()
+            .add_message::<FaceKatSound>()
             .add_systems(
                 OnEnter(s),
                 move |commands: Commands,
@@ -75,6 +82,8 @@ impl<S: States + FreelyMutableState + Copy> Plugin for FaceKatPlugin<S> {
             .add_systems(OnExit(s), |mut commands: Commands| commands.remove_resource::<Run>())
             .add_systems(Update, (controls, step, sync).chain().run_if(in_state(s)))
             .add_systems(EguiPrimaryContextPass, hud.run_if(in_state(s)));
+        #[cfg(feature = "sound")]
+        app.add_systems(Startup, audio::load).add_systems(Update, audio::play.after(step));
     }
 }
 
@@ -133,11 +142,17 @@ fn spawn<S: States + Copy>(
 }
 
 /// Space starts, restarts or resumes; P pauses.
-fn controls(keys: Res<ButtonInput<KeyCode>>, mut run: ResMut<Run>, seed: Res<FaceKatSeed>) {
+fn controls(
+    keys: Res<ButtonInput<KeyCode>>,
+    mut run: ResMut<Run>,
+    seed: Res<FaceKatSeed>,
+    mut sound: MessageWriter<FaceKatSound>,
+) {
     match run.phase {
         Phase::Ready if keys.just_pressed(KeyCode::Space) => {
             run.phase = Phase::Playing;
             run.first_play = false;
+            sound.write(FaceKatSound(Sfx::Start));
         }
         Phase::Playing if keys.just_pressed(KeyCode::KeyP) => run.phase = Phase::Paused,
         Phase::Paused if keys.just_pressed(KeyCode::KeyP) || keys.just_pressed(KeyCode::Space) => {
@@ -148,6 +163,7 @@ fn controls(keys: Res<ButtonInput<KeyCode>>, mut run: ResMut<Run>, seed: Res<Fac
             run.game = Game::new(s, Rules::default());
             run.seed = s;
             run.phase = Phase::Playing;
+            sound.write(FaceKatSound(Sfx::Start));
         }
         _ => {}
     }
@@ -180,17 +196,57 @@ fn step(
     keys: Option<Res<ButtonInput<KeyCode>>>,
     mut high: ResMut<HighScore>,
     mut new_high: MessageWriter<NewHighScore>,
+    mut sound: MessageWriter<FaceKatSound>,
 ) {
     if run.phase != Phase::Playing {
         return;
     }
     let input = steering(&pose, &settings, keys.as_deref());
     for e in run.game.step(time.delta_secs(), input) {
-        if let Event::GameOver { score } = e {
-            run.phase = Phase::Over;
-            if score > high.0 {
-                high.0 = score;
-                new_high.write(NewHighScore(score));
+        match e {
+            Event::GameOver { score } => {
+                run.phase = Phase::Over;
+                sound.write(FaceKatSound(Sfx::GameOver));
+                if score > high.0 {
+                    high.0 = score;
+                    new_high.write(NewHighScore(score));
+                }
+            }
+            // The last hit is the game over: one sound for it.
+            Event::Hit { lives_left } if lives_left > 0 => {
+                sound.write(FaceKatSound(Sfx::Hit));
+            }
+            Event::Hit { .. } => {}
+            Event::PatternChanged(_) => {
+                sound.write(FaceKatSound(Sfx::Pattern));
+            }
+        }
+    }
+}
+
+#[cfg(feature = "sound")]
+mod audio {
+    use std::collections::HashMap;
+
+    use bevy::audio::{AudioPlayer, AudioSource, PlaybackSettings};
+    use bevy::prelude::*;
+
+    use super::FaceKatSound;
+    use crate::sound::{Sfx, synth, wav};
+
+    #[derive(Resource)]
+    pub struct Sounds(HashMap<Sfx, Handle<AudioSource>>);
+
+    pub fn load(mut commands: Commands, mut sources: ResMut<Assets<AudioSource>>) {
+        let map = Sfx::ALL.iter().map(|&s| (s, sources.add(AudioSource { bytes: wav(&synth(s)).into() }))).collect();
+        commands.insert_resource(Sounds(map));
+    }
+
+    pub fn play(mut commands: Commands, mut cues: MessageReader<FaceKatSound>, sounds: Option<Res<Sounds>>) {
+        let Some(sounds) = sounds else { return };
+        for FaceKatSound(s) in cues.read() {
+            if let Some(h) = sounds.0.get(s) {
+                commands.spawn((AudioPlayer::new(h.clone()), PlaybackSettings::DESPAWN));
             }
         }
     }

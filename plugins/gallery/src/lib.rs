@@ -1,6 +1,14 @@
+//! The gallery. Core (no Bevy): [`ingest`], [`features`] (MobileNetV2 in candle), [`tsne`] (PCA,
+//! t-SNE), [`atlas`], [`manifest`], [`build`] (`headroom build-gallery`), [`view`] (layouts,
+//! transitions, picking, filters). [`plugin`]: the Bevy viewer.
+
 pub mod atlas;
 pub mod build;
 pub mod features;
 pub mod ingest;
 pub mod manifest;
+pub mod plugin;
 pub mod tsne;
+pub mod view;
+
+pub use plugin::{Gallery, GalleryPlugin, GalleryRenderTarget, GallerySource};

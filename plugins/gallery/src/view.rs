@@ -1,0 +1,441 @@
+//! The viewer's logic without Bevy: layouts, animated transitions, picking, filters.
+//!
+//! World units: a thumbnail quad is at most 1 unit on its longest side. Layout positions are
+//! scaled so that neighbouring works rarely overlap.
+
+use crate::manifest::{Manifest, Work};
+
+pub type V3 = [f32; 3];
+
+/// The arrangements the viewer offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// The 3D t-SNE map.
+    Map3d,
+    /// The 2D t-SNE map as a wall.
+    Wall2d,
+    /// x = year (by decade columns; undated works at the far left), similar works side by side.
+    Timeline,
+    /// One row band per century (oldest on top), works sorted by similarity within it.
+    Periods,
+}
+
+impl Layout {
+    pub const ALL: [Layout; 4] = [Layout::Map3d, Layout::Wall2d, Layout::Timeline, Layout::Periods];
+    pub fn label(self) -> &'static str {
+        match self {
+            Layout::Map3d => "t-SNE 3D",
+            Layout::Wall2d => "t-SNE 2D wall",
+            Layout::Timeline => "timeline",
+            Layout::Periods => "grid by period",
+        }
+    }
+}
+
+fn median_nn_distance(points: &[V3]) -> f32 {
+    if points.len() < 2 {
+        return 1.0;
+    }
+    let step = (points.len() / 400).max(1);
+    let mut d: Vec<f32> = points
+        .iter()
+        .step_by(step)
+        .enumerate()
+        .map(|(k, p)| {
+            let i = k * step;
+            points
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, q)| (0..3).map(|a| (p[a] - q[a]).powi(2)).sum::<f32>())
+                .fold(f32::INFINITY, f32::min)
+                .sqrt()
+        })
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
+    if d.is_empty() {
+        return 1.0;
+    }
+    d.sort_by(f32::total_cmp);
+    d[d.len() / 2]
+}
+
+/// Scales points (about their centroid) so that the median nearest-neighbour distance is `target`.
+fn normalise(mut pts: Vec<V3>, target: f32) -> Vec<V3> {
+    let n = pts.len().max(1) as f32;
+    let mut c = [0.0f32; 3];
+    for p in &pts {
+        for a in 0..3 {
+            c[a] += p[a] / n;
+        }
+    }
+    let s = target / median_nn_distance(&pts).max(1e-9);
+    for p in &mut pts {
+        for a in 0..3 {
+            p[a] = (p[a] - c[a]) * s;
+        }
+    }
+    pts
+}
+
+/// Positions of every work in a layout.
+pub fn layout_positions(m: &Manifest, layout: Layout) -> Vec<V3> {
+    let works = &m.works;
+    match layout {
+        Layout::Map3d => normalise(works.iter().map(|w| w.pos3).collect(), 1.6),
+        Layout::Wall2d => normalise(works.iter().map(|w| [w.pos2[0], w.pos2[1], 0.0]).collect(), 1.15),
+        Layout::Timeline => timeline(works),
+        Layout::Periods => periods(works),
+    }
+}
+
+const CELL: f32 = 1.1;
+
+fn timeline(works: &[Work]) -> Vec<V3> {
+    // Columns of 4 per decade; within a decade, works ordered by their 2D map x (similar together).
+    const PER_DECADE: usize = 4;
+    let mut groups: std::collections::BTreeMap<i32, Vec<usize>> = Default::default();
+    for (i, w) in works.iter().enumerate() {
+        let key = w.meta.year.map(|y| y.div_euclid(10) * 10).unwrap_or(i32::MIN);
+        groups.entry(key).or_default().push(i);
+    }
+    let mut out = vec![[0.0; 3]; works.len()];
+    let first = groups.keys().find(|&&k| k != i32::MIN).copied().unwrap_or(0);
+    let last = groups.keys().next_back().copied().unwrap_or(first).max(first);
+    let decades = ((last - first) / 10 + 1) as f32;
+    let width = decades * PER_DECADE as f32 * CELL;
+    for (key, mut members) in groups {
+        members.sort_by(|&a, &b| works[a].pos2[0].total_cmp(&works[b].pos2[0]));
+        let x0 = if key == i32::MIN {
+            -(PER_DECADE as f32 + 2.0) * CELL // undated: one column group left of the first decade
+        } else {
+            (key - first) as f32 / 10.0 * PER_DECADE as f32 * CELL
+        };
+        for (k, &i) in members.iter().enumerate() {
+            out[i] = [x0 + (k % PER_DECADE) as f32 * CELL - width / 2.0, (k / PER_DECADE) as f32 * CELL, 0.0];
+        }
+    }
+    out
+}
+
+fn periods(works: &[Work]) -> Vec<V3> {
+    const PER_ROW: usize = 60;
+    let mut groups: std::collections::BTreeMap<i32, Vec<usize>> = Default::default();
+    for (i, w) in works.iter().enumerate() {
+        let key = w
+            .meta
+            .year
+            .map(|y| crate::manifest::period_of(y, crate::manifest::PeriodKind::Century).0)
+            .unwrap_or(i32::MAX);
+        groups.entry(key).or_default().push(i);
+    }
+    let mut out = vec![[0.0; 3]; works.len()];
+    let mut row = 0usize;
+    for (_, mut members) in groups {
+        members.sort_by(|&a, &b| works[a].pos2[0].total_cmp(&works[b].pos2[0]));
+        for (k, &i) in members.iter().enumerate() {
+            let r = row + k / PER_ROW;
+            out[i] = [((k % PER_ROW) as f32 - PER_ROW as f32 / 2.0) * CELL, -(r as f32) * CELL, 0.0];
+        }
+        // One empty row between periods.
+        row += members.len().div_ceil(PER_ROW) + 1;
+    }
+    // Centre vertically.
+    let h = row as f32 * CELL;
+    for p in &mut out {
+        p[1] += h / 2.0;
+    }
+    out
+}
+
+/// A timed, eased move of every work from one layout to another.
+#[derive(Clone, Debug)]
+pub struct Transition {
+    pub from: Vec<V3>,
+    pub to: Vec<V3>,
+    pub elapsed: f32,
+    pub duration: f32,
+}
+
+impl Transition {
+    pub fn new(from: Vec<V3>, to: Vec<V3>, duration: f32) -> Self {
+        assert_eq!(from.len(), to.len());
+        Self { from, to, elapsed: 0.0, duration: duration.max(1e-3) }
+    }
+
+    /// Advances by `dt` seconds; true when finished.
+    pub fn advance(&mut self, dt: f32) -> bool {
+        self.elapsed = (self.elapsed + dt.max(0.0)).min(self.duration);
+        self.finished()
+    }
+
+    pub fn finished(&self) -> bool {
+        self.elapsed >= self.duration
+    }
+
+    /// Current positions (exactly `to` once finished).
+    pub fn positions(&self) -> Vec<V3> {
+        if self.finished() {
+            return self.to.clone();
+        }
+        let t = self.elapsed / self.duration;
+        let e = t * t * (3.0 - 2.0 * t);
+        self.from.iter().zip(&self.to).map(|(a, b)| [0, 1, 2].map(|k| a[k] + (b[k] - a[k]) * e)).collect()
+    }
+}
+
+fn dot(a: V3, b: V3) -> f32 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+fn sub(a: V3, b: V3) -> V3 {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+fn cross(a: V3, b: V3) -> V3 {
+    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+}
+
+/// A camera-facing quad: centre and half extents along the camera's right and up axes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quad {
+    pub center: V3,
+    pub half: [f32; 2],
+}
+
+/// Half extents of a work's quad (longest side 1 × `scale`), from its thumbnail's aspect.
+pub fn quad_half(w: &Work, scale: f32) -> [f32; 2] {
+    let [sw, sh] = w.size;
+    let m = sw.max(sh).max(1) as f32;
+    [0.5 * scale * sw.max(1) as f32 / m, 0.5 * scale * sh.max(1) as f32 / m]
+}
+
+/// The nearest quad hit by a ray (quads lie in planes spanned by `right` and `up`), with its
+/// distance along the ray. Only quads with `pickable[i]` (if given) count.
+pub fn pick(origin: V3, dir: V3, right: V3, up: V3, quads: &[Quad], pickable: Option<&[bool]>) -> Option<(usize, f32)> {
+    let n = cross(right, up);
+    let dn = dot(dir, n);
+    if dn.abs() < 1e-9 {
+        return None;
+    }
+    let mut best: Option<(usize, f32)> = None;
+    for (i, q) in quads.iter().enumerate() {
+        if pickable.is_some_and(|p| !p[i]) {
+            continue;
+        }
+        let t = dot(sub(q.center, origin), n) / dn;
+        if t <= 0.0 || best.is_some_and(|(_, bt)| t >= bt) {
+            continue;
+        }
+        let p = [origin[0] + dir[0] * t, origin[1] + dir[1] * t, origin[2] + dir[2] * t];
+        let d = sub(p, q.center);
+        if dot(d, right).abs() <= q.half[0] && dot(d, up).abs() <= q.half[1] {
+            best = Some((i, t));
+        }
+    }
+    best
+}
+
+/// Search and filters; works that do not match fade.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Filter {
+    /// Case-insensitive words that must all appear in the title or artist.
+    pub text: String,
+    /// Inclusive year range; undated works fail an active range.
+    pub years: Option<(i32, i32)>,
+    /// Exact museum.
+    pub museum: Option<String>,
+    /// Case-insensitive substring of the medium ("oil", "watercolor", …).
+    pub medium: Option<String>,
+}
+
+impl Filter {
+    pub fn is_active(&self) -> bool {
+        !self.text.trim().is_empty() || self.years.is_some() || self.museum.is_some() || self.medium.is_some()
+    }
+
+    pub fn matches(&self, w: &Work) -> bool {
+        let words: Vec<String> = self.text.split_whitespace().map(|s| s.to_lowercase()).collect();
+        if !words.is_empty() {
+            let hay = format!("{} {}", w.meta.title, w.meta.artist).to_lowercase();
+            if !words.iter().all(|word| hay.contains(word)) {
+                return false;
+            }
+        }
+        if let Some((a, b)) = self.years {
+            if !w.meta.year.is_some_and(|y| y >= a && y <= b) {
+                return false;
+            }
+        }
+        if let Some(m) = &self.museum {
+            if &w.meta.museum != m {
+                return false;
+            }
+        }
+        if let Some(m) = &self.medium {
+            if !w.meta.medium.to_lowercase().contains(&m.to_lowercase()) {
+                return false;
+            }
+        }
+        true
+    }
+
+    pub fn apply(&self, m: &Manifest) -> Vec<bool> {
+        m.works.iter().map(|w| self.matches(w)).collect()
+    }
+}
+
+/// The most common values of a metadata field (for filter menus), most frequent first.
+pub fn common_values(m: &Manifest, field: impl Fn(&Work) -> &str, k: usize) -> Vec<(String, usize)> {
+    let mut counts: std::collections::HashMap<&str, usize> = Default::default();
+    for w in &m.works {
+        let v = field(w);
+        if !v.is_empty() {
+            *counts.entry(v).or_default() += 1;
+        }
+    }
+    let mut v: Vec<(String, usize)> = counts.into_iter().map(|(s, c)| (s.to_string(), c)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.truncate(k);
+    v
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::atlas::{AtlasFormat, AtlasRect};
+    use crate::ingest::Metadata;
+    use crate::manifest::{LayoutInfo, Tier};
+
+    pub fn manifest(n: usize) -> Manifest {
+        let works = (0..n)
+            .map(|i| Work {
+                file: format!("w{i}.jpg"),
+                meta: Metadata {
+                    title: format!("Work {i}"),
+                    artist: if i % 2 == 0 { "Ann Even".into() } else { "Bob Odd".into() },
+                    year: if i % 5 == 4 { None } else { Some(1800 + (i as i32 * 7) % 200) },
+                    museum: ["Prado", "Met", "Nasjonalmuseet"][i % 3].into(),
+                    medium: if i % 4 == 0 { "Oil on canvas".into() } else { "watercolor".into() },
+                    ..Default::default()
+                },
+                size: if i % 2 == 0 { [200, 100] } else { [100, 200] },
+                pos3: [(i as f32 * 1.3).sin() * 10.0, (i as f32 * 0.7).cos() * 10.0, i as f32 * 0.1],
+                pos2: [(i as f32 * 1.3).sin() * 10.0, i as f32 * 0.2],
+                thumbs: vec![AtlasRect { atlas: 0, rect: [0, 0, 8, 8] }],
+                similar: vec![((i + 1) % n) as u32],
+                typicality: None,
+            })
+            .collect();
+        Manifest {
+            format: crate::manifest::FORMAT.into(),
+            version: crate::manifest::VERSION,
+            name: "test".into(),
+            model: "test".into(),
+            tiers: vec![Tier {
+                size: 8,
+                format: AtlasFormat::Png,
+                atlases: vec!["a.png".into()],
+                atlas_sizes: vec![[64, 64]],
+            }],
+            works,
+            periods: vec![],
+            layout: LayoutInfo { pca_dims: 2, perplexity: 5.0, iterations: 10, transformed: 0, seed: 1 },
+            skipped: vec![],
+        }
+    }
+
+    #[test]
+    fn a_picking_ray_hits_the_front_most_quad_under_it() {
+        let quads = vec![
+            Quad { center: [0.0, 0.0, -10.0], half: [0.5, 0.5] },
+            Quad { center: [0.2, 0.1, -5.0], half: [0.5, 0.25] }, // in front, overlapping
+            Quad { center: [3.0, 0.0, -2.0], half: [0.5, 0.5] },  // off to the side
+        ];
+        let (right, up) = ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0]);
+        let fwd = [0.0, 0.0, -1.0];
+        assert_eq!(pick([0.0; 3], fwd, right, up, &quads, None).map(|h| h.0), Some(1));
+        // Just above the front quad's top edge: the one behind.
+        assert_eq!(pick([0.0, 0.4, 0.0], fwd, right, up, &quads, None).map(|h| h.0), Some(0));
+        assert_eq!(pick([3.2, 0.3, 0.0], fwd, right, up, &quads, None).map(|h| h.0), Some(2));
+        assert_eq!(pick([9.0, 0.0, 0.0], fwd, right, up, &quads, None), None);
+        // Faded (unpickable) quads are skipped.
+        assert_eq!(pick([0.0; 3], fwd, right, up, &quads, Some(&[true, false, true])).map(|h| h.0), Some(0));
+        // An oblique ray from the side.
+        let d = {
+            let v = [3.0f32, 0.0, -2.0];
+            let l = dot(v, v).sqrt();
+            [v[0] / l, v[1] / l, v[2] / l]
+        };
+        assert_eq!(pick([0.0; 3], d, right, up, &quads, None).map(|h| h.0), Some(2));
+    }
+
+    #[test]
+    fn filters_select_the_right_works() {
+        let m = manifest(40);
+        let f = Filter { text: "ann".into(), ..Default::default() };
+        assert!(f.apply(&m).iter().enumerate().all(|(i, &k)| k == (i % 2 == 0)));
+        // Every word must appear in the title or the artist.
+        let f = Filter { text: "ODD 1".into(), ..Default::default() };
+        let hits: Vec<usize> = f.apply(&m).iter().enumerate().filter(|e| *e.1).map(|e| e.0).collect();
+        assert_eq!(hits, [1, 11, 13, 15, 17, 19, 21, 31]);
+        let f = Filter { years: Some((1850, 1899)), museum: Some("Met".into()), ..Default::default() };
+        for (i, ok) in f.apply(&m).into_iter().enumerate() {
+            let w = &m.works[i];
+            let want = w.meta.museum == "Met" && w.meta.year.is_some_and(|y| (1850..=1899).contains(&y));
+            assert_eq!(ok, want, "work {i}");
+        }
+        let f = Filter { medium: Some("OIL".into()), ..Default::default() };
+        assert_eq!(f.apply(&m).iter().filter(|&&k| k).count(), 10);
+        assert!(!Filter::default().is_active());
+        assert!(Filter::default().apply(&m).iter().all(|&k| k));
+        assert_eq!(common_values(&m, |w| &w.meta.museum, 2), [("Prado".to_string(), 14), ("Met".to_string(), 13)]);
+    }
+
+    #[test]
+    fn a_transition_ends_exactly_at_its_targets() {
+        let m = manifest(30);
+        let from = layout_positions(&m, Layout::Map3d);
+        let to = layout_positions(&m, Layout::Timeline);
+        let mut t = Transition::new(from.clone(), to.clone(), 1.2);
+        assert_eq!(t.positions(), from);
+        let mut steps = 0;
+        while !t.advance(1.0 / 7.0) {
+            steps += 1;
+            let mid = t.positions();
+            assert!(mid != to);
+        }
+        assert_eq!(steps, 8);
+        assert_eq!(t.positions(), to, "bit-exact at the end");
+        assert!(t.advance(1.0));
+        assert_eq!(t.positions(), to);
+    }
+
+    #[test]
+    fn layouts_place_every_work_finitely_and_apart() {
+        let m = manifest(120);
+        for layout in Layout::ALL {
+            let p = layout_positions(&m, layout);
+            assert_eq!(p.len(), 120);
+            assert!(p.iter().flatten().all(|v| v.is_finite()), "{layout:?}");
+            if layout != Layout::Map3d {
+                // Flat layouts.
+                assert!(p.iter().all(|q| q[2] == 0.0));
+            }
+            if matches!(layout, Layout::Timeline | Layout::Periods) {
+                // Grid layouts never stack two works on the same spot.
+                for i in 0..p.len() {
+                    for j in i + 1..p.len() {
+                        let d = (0..3).map(|a| (p[i][a] - p[j][a]).powi(2)).sum::<f32>();
+                        assert!(d > 0.5, "{layout:?}: works {i} and {j} overlap");
+                    }
+                }
+            }
+        }
+        // Timeline: later decades further right.
+        let p = layout_positions(&m, Layout::Timeline);
+        let (a, b) = (
+            m.works.iter().position(|w| w.meta.year == Some(1800)).unwrap(),
+            m.works.iter().position(|w| w.meta.year.is_some_and(|y| y >= 1990)).unwrap(),
+        );
+        assert!(p[b][0] > p[a][0]);
+    }
+}
