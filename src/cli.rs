@@ -107,6 +107,9 @@ pub enum Command {
         /// MobileNetV2 weights (safetensors). Default: the bundled assets/models/mobilenet_v2.safetensors.
         #[arg(long, value_name = "FILE")]
         model: Option<PathBuf>,
+        /// The gallery's name (default: the folder's name).
+        #[arg(long)]
+        name: Option<String>,
         /// No progress bars.
         #[arg(long)]
         quiet: bool,

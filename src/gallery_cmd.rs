@@ -18,6 +18,7 @@ pub fn run(cmd: &Command) -> Result<()> {
         seed,
         limit,
         model,
+        name,
         quiet,
     } = cmd
     else {
@@ -33,6 +34,7 @@ pub fn run(cmd: &Command) -> Result<()> {
     opts.seed = *seed;
     opts.limit = *limit;
     opts.progress = !quiet;
+    opts.name = name.clone();
     let r = build(&opts)?;
     println!("gallery: {} works → {}", r.works, r.manifest.display());
     println!(

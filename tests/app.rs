@@ -453,6 +453,12 @@ fn gallery_renders_the_bundled_collection_without_a_window() {
         .insert_resource(GallerySource(manifest))
         .init_state::<S>()
         .add_plugins(GalleryPlugin { screen: S::Gallery });
+    // The renderer initialises asynchronously: wait for it as `App::run` would.
+    while app.plugins_state() == bevy::app::PluginsState::Adding {
+        bevy::tasks::tick_global_task_pools_on_main_thread();
+    }
+    app.finish();
+    app.cleanup();
     let t0 = std::time::Instant::now();
     while !app.world().contains_resource::<Gallery>() {
         assert!(t0.elapsed().as_secs() < 120, "the bundled gallery did not load");

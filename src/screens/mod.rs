@@ -54,6 +54,10 @@ fn spawn_ui_camera(mut commands: Commands) {
         Name::new("UI camera"),
         Camera2d,
         bevy_egui::PrimaryEguiContext,
+        // Same sample count as the screens' 3D cameras, so it draws straight over their image
+        // (a different one made Bevy keep a separate multisampled texture whose stale content
+        // showed through as ghosts of earlier UI text).
+        Msaa::Off,
         Camera { order: 10, clear_color: bevy::camera::ClearColorConfig::None, ..default() },
     ));
 }

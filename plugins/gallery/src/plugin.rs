@@ -68,6 +68,10 @@ impl<S: States + FreelyMutableState + Copy> Plugin for GalleryPlugin<S> {
         if !app.is_plugin_added::<FrameTimeDiagnosticsPlugin>() {
             app.add_plugins(FrameTimeDiagnosticsPlugin::default());
         }
+        app.insert_gizmo_config(
+            GalleryGizmos,
+            GizmoConfig { depth_bias: -1.0, line: GizmoLineConfig { width: 3.0, ..default() }, ..default() },
+        );
         if !app.world().contains_resource::<GallerySource>() {
             app.insert_resource(GallerySource(default_manifest()));
         }
@@ -147,6 +151,10 @@ pub struct Gallery {
 
 #[derive(Component)]
 struct Rig;
+
+/// The gallery's outlines: drawn over everything.
+#[derive(Default, Reflect, GizmoConfigGroup)]
+struct GalleryGizmos;
 
 fn start_loading<S: States + Copy>(
     mut commands: Commands,
@@ -281,6 +289,7 @@ fn finish_loading(
     let museums = view::common_values(&m, |w| &w.meta.museum, 40);
     let media = view::common_values(&m, |w| &w.meta.medium, 40);
     let n = m.works.len();
+    let m_periods = m.periods.clone();
     info!("gallery: {} works from {}", n, loaded.path.display());
     commands.insert_resource(Gallery {
         mask: vec![true; n],
@@ -301,7 +310,7 @@ fn finish_loading(
         flight: None,
         orbit: false,
         period_kind: PeriodKind::Century,
-        period: 0,
+        period: largest_period(&m_periods, PeriodKind::Century),
         years: if years.0 <= years.1 { years } else { (0, 0) },
         museums,
         media,
@@ -311,6 +320,17 @@ fn finish_loading(
 
 #[derive(Component)]
 struct GalleryMesh;
+
+/// Index (among the periods of `kind` with at least 3 works) of the one with the most works.
+fn largest_period(periods: &[crate::manifest::Period], kind: PeriodKind) -> usize {
+    periods
+        .iter()
+        .filter(|p| p.kind == kind && p.count >= 3)
+        .enumerate()
+        .max_by_key(|(_, p)| p.count)
+        .map(|(i, _)| i)
+        .unwrap_or(0)
+}
 
 fn empty_mesh() -> Mesh {
     let mut m = Mesh::new(PrimitiveTopology::TriangleList, RenderAssetUsages::default());
@@ -622,17 +642,9 @@ fn hover(
 
 /// Outlines the hovered and the selected work; gizmos are drawn over everything (depth bias −1), so
 /// a hovered work is never hidden behind others.
-fn outline(
-    gallery: Option<Res<Gallery>>,
-    rig: Query<&Transform, With<Rig>>,
-    mut gizmos: Gizmos,
-    mut config: ResMut<GizmoConfigStore>,
-) {
+fn outline(gallery: Option<Res<Gallery>>, rig: Query<&Transform, With<Rig>>, mut gizmos: Gizmos<GalleryGizmos>) {
     let Some(g) = gallery else { return };
     let Ok(t) = rig.single() else { return };
-    let (cfg, _) = config.config_mut::<DefaultGizmoConfigGroup>();
-    cfg.depth_bias = -1.0;
-    cfg.line.width = 3.0;
     for (i, color) in [(g.hovered, Color::srgb(1.0, 0.85, 0.2)), (g.selected, Color::srgb(0.3, 0.8, 1.0))] {
         let Some(i) = i else { continue };
         let [hw, hh] = view::quad_half(&g.manifest.works[i], 1.06);
@@ -736,7 +748,7 @@ fn ui(
                 for (k, label) in [(PeriodKind::Century, "century"), (PeriodKind::Decade, "decade")] {
                     if ui.selectable_label(g.period_kind == k, label).clicked() {
                         g.period_kind = k;
-                        g.period = 0;
+                        g.period = largest_period(&g.manifest.periods, k);
                     }
                 }
             });

@@ -82,7 +82,7 @@ fn normalise(mut pts: Vec<V3>, target: f32) -> Vec<V3> {
 pub fn layout_positions(m: &Manifest, layout: Layout) -> Vec<V3> {
     let works = &m.works;
     match layout {
-        Layout::Map3d => normalise(works.iter().map(|w| w.pos3).collect(), 1.6),
+        Layout::Map3d => normalise(works.iter().map(|w| w.pos3).collect(), 1.25),
         Layout::Wall2d => normalise(works.iter().map(|w| [w.pos2[0], w.pos2[1], 0.0]).collect(), 1.15),
         Layout::Timeline => timeline(works),
         Layout::Periods => periods(works),
