@@ -109,9 +109,51 @@ fn cli_help_lists_the_subcommands() {
     let out = headroom(&["--help"], &config_dir("help"));
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["play", "gallery", "facelab", "cameras", "probe", "--source", "webcam:N", "video:PATH", "images:DIR"] {
+    for word in [
+        "play",
+        "gallery",
+        "build-gallery",
+        "facelab",
+        "cameras",
+        "probe",
+        "--source",
+        "webcam:N",
+        "video:PATH",
+        "images:DIR",
+    ] {
         assert!(text.contains(word), "--help lacks {word}:\n{text}");
     }
+}
+
+#[test]
+fn cli_gallery_commands_explain_bad_paths() {
+    let dir = config_dir("gallery-paths");
+    // A missing manifest: exit 2 before any window opens, naming the path.
+    let out = headroom(&["--source", "demo", "gallery", "/nonexistent/gallery.json"], &dir);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/gallery.json"), "{out:?}");
+    // A folder without a manifest says how to build one.
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = headroom(&["--source", "demo", "gallery", empty.to_str().unwrap()], &dir);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("build-gallery"), "{out:?}");
+    // build-gallery on a missing folder, and on a folder with nothing readable.
+    let out =
+        headroom(&["build-gallery", "/nonexistent/art", "--out", dir.join("o").to_str().unwrap(), "--quiet"], &dir);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/art"), "{out:?}");
+    std::fs::write(empty.join("broken.jpg"), b"not a jpeg").unwrap();
+    let out = headroom(
+        &["build-gallery", empty.to_str().unwrap(), "--out", dir.join("o").to_str().unwrap(), "--quiet"],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no readable images") && err.contains("report.txt"), "{err}");
+    let report = std::fs::read_to_string(dir.join("o/report.txt")).unwrap();
+    assert!(report.contains("broken.jpg"), "{report}");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

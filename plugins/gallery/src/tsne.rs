@@ -4,7 +4,7 @@
 //!   perplexity calibration (binary search on the Gaussian precision), symmetrised;
 //! - PCA initialisation scaled to a standard deviation of 1e-4 (as openTSNE);
 //! - early exaggeration (12 for 250 iterations, momentum 0.5), then 500 iterations at momentum 0.8,
-//!   learning rate n/12 (Belkina et al. 2019), delta-bar-delta gains;
+//!   learning rate n / exaggeration (n/12, then n: Belkina et al. 2019), delta-bar-delta gains;
 //! - repulsion by a Barnes-Hut 2^D-tree (θ = 0.5), attraction over the sparse affinities;
 //! - [`transform`]: new points join an existing map without moving it (each new point minimises the
 //!   KL divergence of its own conditional neighbourhood against the fixed reference points, started
@@ -20,7 +20,7 @@ pub struct TsneConfig {
     pub early_exaggeration: f32,
     pub early_iters: usize,
     pub iters: usize,
-    /// `None`: n / early_exaggeration (at least 50).
+    /// `None`: n / exaggeration of the phase (at least 50): n/12 while exaggerated, then n.
     pub learning_rate: Option<f32>,
     pub theta: f32,
     pub seed: u64,
@@ -680,11 +680,12 @@ fn optimise<const D: usize>(p: &Affinities, init: Matrix, cfg: &TsneConfig, prog
     let mut y = to_points::<D>(&init);
     let mut update = vec![[0.0f32; D]; n];
     let mut gains = vec![[1.0f32; D]; n];
-    let lr = cfg.learning_rate.unwrap_or((n as f32 / cfg.early_exaggeration.max(1.0)).max(50.0));
     let total = cfg.early_iters + cfg.iters;
     let theta2 = cfg.theta * cfg.theta;
     for it in 0..total {
         let (exag, momentum) = if it < cfg.early_iters { (cfg.early_exaggeration, 0.5) } else { (1.0, 0.8) };
+        // Learning rate n / exaggeration (Belkina et al. 2019; openTSNE's "auto").
+        let lr = cfg.learning_rate.unwrap_or((n as f32 / exag.max(1.0)).max(50.0));
         let tree = Tree::<D>::build(&y);
         let rep: Vec<([f32; D], f64)> =
             (0..n).into_par_iter().map(|i| tree.repulsion(&y[i], Some(i as u32), theta2, &y)).collect();
@@ -986,6 +987,30 @@ mod tests {
                 assert!((f[a] - f_bh[a]).abs() < 0.05 * norm + 1e-6);
             }
         }
+    }
+
+    /// scikit-learn's bundled handwritten digits (1,797 × 64, 10 classes); see assets/LICENSES.md.
+    fn digits() -> (Matrix, Vec<u32>) {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/gallery/digits.bin");
+        let b = std::fs::read(p).unwrap();
+        assert_eq!(&b[..8], b"DIGITS1\n");
+        let rows = u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize;
+        let cols = u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
+        let x = b[16..16 + rows * cols].iter().map(|&v| v as f32).collect();
+        let labels = b[16 + rows * cols..16 + rows * cols + rows].iter().map(|&v| v as u32).collect();
+        (Matrix::new(rows, cols, x), labels)
+    }
+
+    #[test]
+    fn tsne_separates_the_digits_like_their_labels() {
+        let (x, labels) = digits();
+        assert_eq!((x.rows, x.cols), (1797, 64));
+        let y = tsne(&x, &TsneConfig { dims: 2, ..Default::default() }, None);
+        let acc = knn_label_accuracy(&y, &labels, 10);
+        assert!(acc >= 0.95, "10-NN label accuracy {acc:.3}");
+        // The map keeps most of each point's neighbourhood (openTSNE keeps ~0.5 at k = 10 here).
+        let kept = knn_preservation(&x, &y, 10);
+        assert!(kept > 0.35, "10-NN preservation {kept:.3}");
     }
 
     #[test]
