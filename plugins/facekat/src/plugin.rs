@@ -188,6 +188,7 @@ pub fn steering(pose: &HeadPose, settings: &HeadSettings, keys: Option<&ButtonIn
     }
 }
 
+#[allow(clippy::too_many_arguments)] // a Bevy system: one parameter per resource it touches
 fn step(
     time: Res<Time>,
     mut run: ResMut<Run>,

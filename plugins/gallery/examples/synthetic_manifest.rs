@@ -37,11 +37,11 @@ fn main() -> anyhow::Result<()> {
             let c = (i / k) as f32;
             // Each copy of the collection is a jittered, displaced replica.
             let off = [c * 37.0 % 100.0 - 50.0, c * 61.0 % 100.0 - 50.0, c * 17.0 % 100.0 - 50.0];
-            for a in 0..3 {
-                w.pos3[a] = w.pos3[a] * spread + off[a] * 0.0 + rnd() * 2.0 + off[a] * spread * 0.2;
+            for (v, o) in w.pos3.iter_mut().zip(off) {
+                *v = *v * spread + o * spread * 0.2 + rnd() * 2.0;
             }
-            for a in 0..2 {
-                w.pos2[a] = w.pos2[a] * spread.sqrt() + rnd() * 2.0 + off[a] * 0.3;
+            for (v, o) in w.pos2.iter_mut().zip(off) {
+                *v = *v * spread.sqrt() + o * 0.3 + rnd() * 2.0;
             }
             w.similar = w.similar.iter().map(|&j| ((i / k) * k + j as usize).min(n - 1) as u32).collect();
             w

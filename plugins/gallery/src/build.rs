@@ -99,6 +99,11 @@ impl BuildReport {
     }
 }
 
+/// A decoded image: source size and the network's 224×224 RGB input, or why it was skipped.
+type Decoded = Result<([u32; 2], Vec<u8>), String>;
+/// An atlas written to disk: file name, pixel size, the rects it holds.
+type BuiltAtlas = (String, [u32; 2], Vec<AtlasRect>);
+
 struct CachedFeature {
     size: [u32; 2],
     feat: Vec<f32>,
@@ -115,8 +120,7 @@ fn read_cache(path: &Path) -> HashMap<String, CachedFeature> {
     let mut p = 8;
     let rd_u32 =
         |b: &[u8], p: usize| -> Option<u32> { b.get(p..p + 4).map(|s| u32::from_le_bytes(s.try_into().unwrap())) };
-    loop {
-        let Some(klen) = rd_u32(&buf, p) else { break };
+    while let Some(klen) = rd_u32(&buf, p) {
         let klen = klen as usize;
         let need = 4 + klen + 8 + FEATURES * 4;
         if p + need > buf.len() || klen > 1 << 16 {
@@ -196,12 +200,12 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     let (mut found, mut skipped) =
         ingest::scan(&opts.dir).with_context(|| format!("cannot scan {}", opts.dir.display()))?;
     // Never ingest our own output when it lies inside the collection folder.
-    if let (Ok(out), Ok(dir)) = (opts.out.canonicalize(), opts.dir.canonicalize()) {
-        if let Ok(rel) = out.strip_prefix(&dir) {
-            let prefix = rel.to_string_lossy().replace('\\', "/");
-            if !prefix.is_empty() {
-                found.retain(|f| !f.rel.starts_with(&format!("{prefix}/")));
-            }
+    if let (Ok(out), Ok(dir)) = (opts.out.canonicalize(), opts.dir.canonicalize())
+        && let Ok(rel) = out.strip_prefix(&dir)
+    {
+        let prefix = rel.to_string_lossy().replace('\\', "/");
+        if !prefix.is_empty() {
+            found.retain(|f| !f.rel.starts_with(&format!("{prefix}/")));
         }
     }
     if let Some(limit) = opts.limit {
@@ -240,7 +244,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         let pb = bar(&mp, show, todo.len() as u64, "features");
         for chunk in todo.chunks(opts.batch.max(1)) {
             // Decode, thumbnail and preprocess in parallel.
-            let decoded: Vec<Result<([u32; 2], Vec<u8>), String>> = chunk
+            let decoded: Vec<Decoded> = chunk
                 .par_iter()
                 .map(|f| {
                     let img = ingest::decode(&f.path, f.size)?;
@@ -424,7 +428,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
                 .collect()
         };
         let count = grid.atlas_count(n);
-        let built: Vec<Result<(String, [u32; 2], Vec<AtlasRect>)>> = (0..count)
+        let built: Vec<Result<BuiltAtlas>> = (0..count)
             .into_par_iter()
             .map(|a| {
                 let (img, r) = atlas::build_atlas(&grid, a, &thumbs);
@@ -653,7 +657,7 @@ mod tests {
         image::RgbImage::from_fn(w, h, |x, y| {
             let a = ((x * (i + 1) + y * 3) % 256) as u8;
             let b = ((y * (7 - i % 7) + x) % 256) as u8;
-            if i % 2 == 0 { image::Rgb([a, b, 255 - a]) } else { image::Rgb([b / 2, a, 40]) }
+            if i.is_multiple_of(2) { image::Rgb([a, b, 255 - a]) } else { image::Rgb([b / 2, a, 40]) }
         })
     }
 

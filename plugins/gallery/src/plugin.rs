@@ -633,10 +633,10 @@ fn hover(
         pickable.as_deref(),
     );
     g.hovered = hit.map(|h| h.0);
-    if buttons.just_pressed(MouseButton::Left) {
-        if let Some(i) = g.hovered {
-            g.selected = Some(i);
-        }
+    if buttons.just_pressed(MouseButton::Left)
+        && let Some(i) = g.hovered
+    {
+        g.selected = Some(i);
     }
 }
 
@@ -856,14 +856,13 @@ fn ui(
                 ui.label("similar works (N)");
                 ui.horizontal_wrapped(|ui| {
                     for &j in &w.similar {
-                        if let Some(img) = thumb_image(g, j as usize, 0, 56.0) {
-                            if ui
+                        if let Some(img) = thumb_image(g, j as usize, 0, 56.0)
+                            && ui
                                 .add(egui::Button::image(img))
                                 .on_hover_text(&g.manifest.works[j as usize].meta.title)
                                 .clicked()
-                            {
-                                jump = Some(j as usize);
-                            }
+                        {
+                            jump = Some(j as usize);
                         }
                     }
                 });

@@ -10,6 +10,8 @@
 //!   KL divergence of its own conditional neighbourhood against the fixed reference points, started
 //!   at the affinity-weighted mean of its neighbours, as openTSNE's `transform`).
 
+#![allow(clippy::needless_range_loop)] // fixed-size coordinate loops over parallel arrays
+
 use rayon::prelude::*;
 
 /// Parameters of a t-SNE run.

@@ -260,20 +260,20 @@ impl Filter {
                 return false;
             }
         }
-        if let Some((a, b)) = self.years {
-            if !w.meta.year.is_some_and(|y| y >= a && y <= b) {
-                return false;
-            }
+        if let Some((a, b)) = self.years
+            && !w.meta.year.is_some_and(|y| y >= a && y <= b)
+        {
+            return false;
         }
-        if let Some(m) = &self.museum {
-            if &w.meta.museum != m {
-                return false;
-            }
+        if let Some(m) = &self.museum
+            && &w.meta.museum != m
+        {
+            return false;
         }
-        if let Some(m) = &self.medium {
-            if !w.meta.medium.to_lowercase().contains(&m.to_lowercase()) {
-                return false;
-            }
+        if let Some(m) = &self.medium
+            && !w.meta.medium.to_lowercase().contains(&m.to_lowercase())
+        {
+            return false;
         }
         true
     }
