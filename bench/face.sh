@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Face tracking speed, side by side with OpenCV and MediaPipe on the same frames.
-# Needs: pip install opencv-python-headless (and mediapipe, see bench/accuracy/make_reference.py).
+# Each side runs with 1 thread and then with all cores. Needs: pip install opencv-python-headless (and mediapipe, see bench/accuracy/make_reference.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # `--profile dev` reuses the test build (dependencies and the face crate at opt-level 3);
@@ -10,9 +10,12 @@ peers=$(python3 bench/face_peers.py 2>/dev/null)
 echo "$ours"
 echo "$peers"
 ms() { grep "$1" <<<"$2" | head -1 | sed -E 's/.*: ([0-9.]+) ms.*/\1/'; }
-for size in 320x240 640x480; do
-  a=$(ms "^detect $size" "$ours"); b=$(ms "opencv detect $size" "$peers")
-  echo "detection $size: headroom $a ms, OpenCV $b ms → OpenCV/headroom = $(python3 -c "print(f'{$b/$a:.2f}')")×"
+n=$(nproc)
+for t in "1 thread" "$n threads"; do
+  for size in 320x240 640x480; do
+    a=$(ms "^detect $size ($t)" "$ours"); b=$(ms "opencv detect $size ($t)" "$peers")
+    echo "detection $size, $t: headroom $a ms, OpenCV $b ms → OpenCV/headroom = $(python3 -c "print(f'{$b/$a:.2f}')")×"
+  done
 done
-a=$(ms "^tracked frame" "$ours"); b=$(ms "mediapipe tracked" "$peers")
+a=$(ms "^tracked frame .*($n threads)" "$ours"); b=$(ms "mediapipe tracked" "$peers")
 [ -n "$b" ] && echo "tracked frame: headroom $a ms, MediaPipe Face Mesh $b ms → MediaPipe/headroom = $(python3 -c "print(f'{$b/$a:.2f}')")×"

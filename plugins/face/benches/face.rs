@@ -13,6 +13,18 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    // One thread (as the OpenCV peer runs) and then the machine's threads (rayon: points and
+    // detection scales in parallel).
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| run(" (1 thread)"));
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(|| run(&format!(" ({threads} threads)")));
+}
+
+fn run(label: &str) {
     let mut video = VideoSource::from_bytes(DEMO_CLIP.to_vec(), "demo").unwrap();
     let mut frames = Vec::new();
     while let Some(f) = video.next_frame().unwrap() {
@@ -34,7 +46,12 @@ fn main() {
                 times.push(t.elapsed().as_secs_f64() * 1000.0);
             }
         }
-        println!("detect {w}x{h}: {:.3} ms median over {} runs ({} faces)", median(times), imgs.len() * 3, found / 3);
+        println!(
+            "detect {w}x{h}{label}: {:.3} ms median over {} runs ({} faces)",
+            median(times),
+            imgs.len() * 3,
+            found / 3
+        );
     }
 
     // Tracking: the whole clip, repeated; only frames that continue a track count as "tracked".
@@ -72,13 +89,13 @@ fn main() {
         tm.push((t3 - t2).as_secs_f64() * 1000.0);
     }
     println!(
-        "  of which: sample {:.3} ms, responses {:.3} ms, mean-shift {:.3} ms",
+        "  of which{label}: sample {:.3} ms, responses {:.3} ms, mean-shift {:.3} ms",
         median(ts),
         median(tr),
         median(tm)
     );
     println!(
-        "tracked frame {}x{}: {:.3} ms median over {} frames",
+        "tracked frame {}x{}{label}: {:.3} ms median over {} frames",
         frames[0].width,
         frames[0].height,
         median(tracked),

@@ -3,6 +3,8 @@
 //! then three mean-shift passes with a shrinking kernel, each followed by a regularised
 //! Gauss–Newton update of the shape parameters under the PCA prior.
 
+use rayon::prelude::*;
+
 use crate::image_ops::Gray;
 use crate::model::ClmModel;
 use crate::patch::{PatchExperts, PatchKind, ResponseConfig};
@@ -57,7 +59,6 @@ pub struct Fitter {
     /// Diagonal of Λ⁻¹ over all parameters (0 for the similarity).
     prior: Vec<f64>,
     patches: Vec<f32>,
-    scratch: Vec<f32>,
     /// The latest response maps, `n × search²` (for display and for the GPU twin).
     pub responses: Vec<f32>,
 }
@@ -78,7 +79,6 @@ impl Fitter {
         let pw = config.search + experts.size - 1;
         Ok(Fitter {
             patches: vec![0.0; shape.n * pw * pw],
-            scratch: vec![0.0; pw * pw],
             responses: vec![0.0; shape.n * config.search * config.search],
             shape,
             experts,
@@ -100,26 +100,30 @@ impl Fitter {
         let sim = Similarity::from_params(p);
         let (s, c) = sim.rotation.sin_cos();
         let (a, b) = (sim.scale * c, sim.scale * s);
-        for (i, u) in self.shape.reference_points(p).into_iter().enumerate() {
-            let out = &mut self.patches[i * pw * pw..(i + 1) * pw * pw];
+        let refs = self.shape.reference_points(p);
+        // Points are independent: sampled in parallel (a few per task).
+        self.patches.par_chunks_mut(pw * pw).zip(refs.par_iter()).with_min_len(8).for_each(|(out, u)| {
             for gy in 0..pw {
                 let ry = u[1] + gy as f32 - half;
                 // Start of the row in the image and the step along it.
                 let (x0, y0) = (a * (u[0] - half) - b * ry + sim.tx, b * (u[0] - half) + a * ry + sim.ty);
                 img.sample_row(x0, y0, a, b, &mut out[gy * pw..(gy + 1) * pw]);
             }
-        }
+        });
     }
 
-    /// Computes every point's response map from the sampled patches.
+    /// Computes every point's response map from the sampled patches (points in parallel).
     pub fn compute_responses(&mut self) {
         let (pw, search) = (self.patch_width(), self.config.search);
         let cfg = self.config.response;
-        for i in 0..self.shape.n {
-            let patch = &self.patches[i * pw * pw..(i + 1) * pw * pw];
-            let out = &mut self.responses[i * search * search..(i + 1) * search * search];
-            self.experts.response(i, patch, search, cfg, &mut self.scratch, out);
-        }
+        let (experts, patches) = (&self.experts, &self.patches);
+        self.responses.par_chunks_mut(search * search).enumerate().with_min_len(8).for_each_init(
+            || vec![0.0f32; pw * pw],
+            |scratch, (i, out)| {
+                let patch = &patches[i * pw * pw..(i + 1) * pw * pw];
+                experts.response(i, patch, search, cfg, scratch, out);
+            },
+        );
     }
 
     /// One frame's fit from parameters `p` (updated in place): sample, respond, mean-shift.

@@ -3,6 +3,8 @@
 //! a pyramid of bilinearly scaled images, 20×20 windows normalised by the standard deviation of
 //! their inner 18×18, stage thresholds, and `groupRectangles` with `min_neighbors`.
 
+use rayon::prelude::*;
+
 use crate::image_ops::{Gray, Integral};
 
 /// A detection or a face box, in pixels.
@@ -241,8 +243,9 @@ impl Cascade {
             return out;
         }
         let max_size = p.max_size.unwrap_or(usize::MAX);
+        // The scales to scan (OpenCV's order), then each scale on its own (in parallel).
+        let mut scales = Vec::new();
         let mut factor = 1.0f64;
-        let mut offsets = Vec::new();
         loop {
             let win_w = (self.window_width as f64 * factor).round() as usize;
             let win_h = (self.window_height as f64 * factor).round() as usize;
@@ -255,6 +258,15 @@ impl Cascade {
                 break;
             }
             if win_w >= p.min_size && win_h >= p.min_size {
+                scales.push((factor, win_w, win_h, sw, sh));
+            }
+            factor *= f64::from(p.scale_factor);
+        }
+        let per_scale: Vec<Vec<Rect>> = scales
+            .par_iter()
+            .map(|&(factor, win_w, win_h, sw, sh)| {
+                let mut out = Vec::new();
+                let mut offsets = Vec::new();
                 let scaled = img.resize(sw, sh);
                 let ii = Integral::new(&scaled);
                 self.prepare_offsets(ii.stride(), &mut offsets);
@@ -281,9 +293,10 @@ impl Cascade {
                     }
                     y += step;
                 }
-            }
-            factor *= f64::from(p.scale_factor);
-        }
+                out
+            })
+            .collect();
+        out.extend(per_scale.into_iter().flatten());
         out
     }
 
