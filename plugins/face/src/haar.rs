@@ -77,6 +77,36 @@ struct Weak {
 struct Stage {
     threshold: f32,
     weak: Vec<Weak>,
+    /// The same classifiers flattened when every one is a single split (true of
+    /// haarcascade_frontalface_alt): one feature, threshold and both leaf values inline.
+    stumps: Option<Vec<Stump>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Stump {
+    feature: u32,
+    threshold: f32,
+    left: f32,
+    right: f32,
+}
+
+impl Stage {
+    fn new(threshold: f32, weak: Vec<Weak>) -> Self {
+        let leaf = |w: &Weak, idx: i32| (idx <= 0).then(|| w.leaves.get((-idx) as usize).copied()).flatten();
+        let stumps = weak
+            .iter()
+            .map(|w| match w.nodes.as_slice() {
+                [n] => Some(Stump {
+                    feature: n.feature as u32,
+                    threshold: n.threshold,
+                    left: leaf(w, n.left)?,
+                    right: leaf(w, n.right)?,
+                }),
+                _ => None,
+            })
+            .collect();
+        Stage { threshold, weak, stumps }
+    }
 }
 
 /// A boosted cascade of Haar-feature trees.
@@ -205,7 +235,7 @@ impl Cascade {
                 }
                 weak.push(Weak { nodes, leaves });
             }
-            stages.push(Stage { threshold, weak });
+            stages.push(Stage::new(threshold, weak));
         }
         if stages.is_empty() {
             return Err(CascadeError::Malformed("no stages".into()));
@@ -328,7 +358,14 @@ impl Cascade {
             let mut v = 0.0f32;
             for &(a, b, c, d, w) in &offsets[f] {
                 if w != 0.0 {
-                    let r = s[base + d] - s[base + b] - s[base + c] + s[base + a];
+                    // SAFETY: `detect_raw` only evaluates windows that lie inside the integral
+                    // image (x ≤ width − window, y ≤ height − window) and every feature rect lies
+                    // inside the window, so all four corners are in bounds (checked in debug).
+                    debug_assert!(base + d < s.len());
+                    let r = unsafe {
+                        s.get_unchecked(base + d) - s.get_unchecked(base + b) - s.get_unchecked(base + c)
+                            + s.get_unchecked(base + a)
+                    };
                     v += w * r as f32;
                 }
             }
@@ -336,16 +373,22 @@ impl Cascade {
         };
         for (si, stage) in self.stages.iter().enumerate() {
             let mut total = 0.0f32;
-            for weak in &stage.weak {
-                let mut idx = 0i32;
-                let leaf = loop {
-                    let n = &weak.nodes[idx as usize];
-                    idx = if feature(n.feature) < n.threshold { n.left } else { n.right };
-                    if idx <= 0 {
-                        break weak.leaves[(-idx) as usize];
-                    }
-                };
-                total += leaf;
+            if let Some(stumps) = &stage.stumps {
+                for st in stumps {
+                    total += if feature(st.feature as usize) < st.threshold { st.left } else { st.right };
+                }
+            } else {
+                for weak in &stage.weak {
+                    let mut idx = 0i32;
+                    let leaf = loop {
+                        let n = &weak.nodes[idx as usize];
+                        idx = if feature(n.feature) < n.threshold { n.left } else { n.right };
+                        if idx <= 0 {
+                            break weak.leaves[(-idx) as usize];
+                        }
+                    };
+                    total += leaf;
+                }
             }
             if total < stage.threshold {
                 return -(si as i32);
