@@ -345,10 +345,9 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
             let new2 = tsne::transform(&zref, &ref2, &znew, 5.0_f32.max(opts.perplexity / 6.0), 250);
             let mut pos3 = vec![[0.0f32; 3]; n];
             let mut pos2 = vec![[0.0f32; 2]; n];
-            for (k, &i) in old_rows.iter().enumerate() {
+            for &i in &old_rows {
                 pos3[i] = s.pos3[index[&keys[i]]];
                 pos2[i] = s.pos2[index[&keys[i]]];
-                let _ = k;
             }
             for (k, &i) in new_rows.iter().enumerate() {
                 pos3[i] = [new3.data[k * 3], new3.data[k * 3 + 1], new3.data[k * 3 + 2]];
@@ -451,17 +450,20 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
             }
         }
         report.atlases += names.len();
-        // Remove stale atlases of this tier from a bigger earlier build.
-        for k in count.. {
-            let mut gone = true;
+        // Remove this tier's atlases the manifest no longer lists: beyond `count` (a bigger earlier
+        // build) or in the other format.
+        for k in 0.. {
+            let mut any = false;
             for fmt in [AtlasFormat::Png, AtlasFormat::Jpeg] {
-                let stale = opts.out.join(format!("atlas-{tier}-{k}.{}", fmt.extension()));
-                if stale.exists() && (k >= count || fmt != opts.atlas_format) {
-                    std::fs::remove_file(&stale).ok();
-                    gone = false;
+                let path = opts.out.join(format!("atlas-{tier}-{k}.{}", fmt.extension()));
+                if path.exists() {
+                    any = true;
+                    if k >= count || fmt != opts.atlas_format {
+                        std::fs::remove_file(&path).ok();
+                    }
                 }
             }
-            if gone {
+            if !any && k >= count {
                 break;
             }
         }

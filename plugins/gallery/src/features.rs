@@ -169,11 +169,9 @@ impl MobileNetV2 {
                 Some(e) => pointwise(&x, e)?,
                 None => x.clone(),
             };
-            let (_, ch, _) = y.dims3()?;
             let op = DepthwiseOp { dw: &b.dw, h, w };
             y = y.contiguous()?.apply_op1_no_bwd(&op)?;
             let (nh, nw) = op.out_size();
-            let _ = ch;
             y = pointwise(&y, &b.project)?;
             x = if b.residual { (x + y)? } else { y };
             (h, w) = (nh, nw);

@@ -103,22 +103,16 @@ pub fn decode(path: &Path, size: u64) -> Result<image::DynamicImage, String> {
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(1 << 30);
     reader.limits(limits);
-    let (w, h) = reader.into_dimensions().map_err(|e| format!("not a readable image: {e}"))?;
+    // One open and one header parse: the decoder gives the size, then decodes (GIF: first frame).
+    let decoder = reader.into_decoder().map_err(|e| format!("not a readable image: {e}"))?;
+    let (w, h) = image::ImageDecoder::dimensions(&decoder);
     if w == 0 || h == 0 {
         return Err(format!("empty image ({w}×{h})"));
     }
     if w as u64 * h as u64 > MAX_PIXELS {
         return Err(format!("enormous image ({w}×{h} px, limit {} Mpx)", MAX_PIXELS / 1_000_000));
     }
-    let mut reader = image::ImageReader::open(path)
-        .map_err(|e| format!("cannot open: {e}"))?
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read: {e}"))?;
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(1 << 30);
-    reader.limits(limits);
-    // GIF: the first frame; the decoder returns it.
-    reader.decode().map_err(|e| format!("corrupt or truncated image: {e}"))
+    image::DynamicImage::from_decoder(decoder).map_err(|e| format!("corrupt or truncated image: {e}"))
 }
 
 /// Per-work metadata (from the CSV, when given). Known columns are typed; others are kept in

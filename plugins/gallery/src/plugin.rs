@@ -383,14 +383,14 @@ fn navigate(
         if keys.just_pressed(KeyCode::KeyF) {
             let fwd = t.rotation * -Vec3::Z;
             let quads = quads(&g);
-            let pickable = g.filter.is_active().then(|| g.mask.clone());
+            let pickable = g.filter.is_active().then_some(g.mask.as_slice());
             if let Some((i, _)) = view::pick(
                 t.translation.into(),
                 fwd.into(),
                 (t.rotation * Vec3::X).into(),
                 (t.rotation * Vec3::Y).into(),
                 &quads,
-                pickable.as_deref(),
+                pickable,
             ) {
                 g.selected = Some(i);
             }
@@ -504,17 +504,26 @@ fn animate(time: Res<Time>, gallery: Option<ResMut<Gallery>>) {
     g.dirty = true;
 }
 
+/// Size of a work's quad: faded works (filter active, not matching) shrink to 60 %.
+fn quad_scale(g: &Gallery, i: usize) -> f32 {
+    if g.filter.is_active() && !g.mask[i] { 0.6 } else { 1.0 }
+}
+
 fn quads(g: &Gallery) -> Vec<Quad> {
-    let dim = g.filter.is_active();
     g.manifest
         .works
         .iter()
         .enumerate()
-        .map(|(i, w)| Quad {
-            center: g.positions[i],
-            half: view::quad_half(w, if dim && !g.mask[i] { 0.6 } else { 1.0 }),
-        })
+        .map(|(i, w)| Quad { center: g.positions[i], half: view::quad_half(w, quad_scale(g, i)) })
         .collect()
+}
+
+/// Vertex data of one merged atlas mesh.
+#[derive(Default)]
+struct MeshBuffers {
+    pos: Vec<[f32; 3]>,
+    uv: Vec<[f32; 2]>,
+    col: Vec<[f32; 4]>,
 }
 
 /// Rebuilds the merged meshes when the camera turns, works move, the filter changes or the set of
@@ -558,42 +567,36 @@ fn update_meshes(
     g.last_axes = (right, up);
     g.near = near;
     let dim = g.filter.is_active();
+    // One pass over the works into per-(tier, atlas) buckets: near works (only marked when there
+    // is more than one tier) use the largest tier, the rest the smallest.
     let top = tiers.saturating_sub(1);
-    for t in 0..tiers {
-        let n_atlas = g.meshes[t].len();
-        let mut pos: Vec<Vec<[f32; 3]>> = vec![Vec::new(); n_atlas];
-        let mut uv: Vec<Vec<[f32; 2]>> = vec![Vec::new(); n_atlas];
-        let mut col: Vec<Vec<[f32; 4]>> = vec![Vec::new(); n_atlas];
-        for (i, w) in g.manifest.works.iter().enumerate() {
-            let use_top = g.near[i];
-            if (t == top && tiers > 1) != use_top && tiers > 1 {
-                continue;
-            }
-            if tiers > 1 && t != 0 && t != top {
-                continue;
-            }
-            let faded = dim && !g.mask[i];
-            let [hw, hh] = view::quad_half(w, if faded { 0.6 } else { 1.0 });
-            let c = Vec3::from(g.positions[i]);
-            let r = w.thumbs[t];
-            let [aw, ah] = g.manifest.tiers[t].atlas_sizes[r.atlas as usize];
-            let (u0, v0) = (r.rect[0] as f32 / aw as f32, r.rect[1] as f32 / ah as f32);
-            let (u1, v1) = ((r.rect[0] + r.rect[2]) as f32 / aw as f32, (r.rect[1] + r.rect[3]) as f32 / ah as f32);
-            let a = r.atlas as usize;
-            let (x, y) = (right * hw, up * hh);
-            for (p, q) in [(c - x - y, [u0, v1]), (c + x - y, [u1, v1]), (c + x + y, [u1, v0]), (c - x + y, [u0, v0])] {
-                pos[a].push(p.into());
-                uv[a].push(q);
-                col[a].push(if faded { [0.12, 0.12, 0.12, 1.0] } else { [1.0; 4] });
-            }
+    let mut buckets: Vec<Vec<MeshBuffers>> =
+        g.meshes.iter().map(|atlases| (0..atlases.len()).map(|_| MeshBuffers::default()).collect()).collect();
+    for (i, w) in g.manifest.works.iter().enumerate() {
+        let t = if g.near[i] { top } else { 0 };
+        let faded = dim && !g.mask[i];
+        let [hw, hh] = view::quad_half(w, quad_scale(&g, i));
+        let c = Vec3::from(g.positions[i]);
+        let r = w.thumbs[t];
+        let [aw, ah] = g.manifest.tiers[t].atlas_sizes[r.atlas as usize];
+        let (u0, v0) = (r.rect[0] as f32 / aw as f32, r.rect[1] as f32 / ah as f32);
+        let (u1, v1) = ((r.rect[0] + r.rect[2]) as f32 / aw as f32, (r.rect[1] + r.rect[3]) as f32 / ah as f32);
+        let b = &mut buckets[t][r.atlas as usize];
+        let (x, y) = (right * hw, up * hh);
+        for (p, q) in [(c - x - y, [u0, v1]), (c + x - y, [u1, v1]), (c + x + y, [u1, v0]), (c - x + y, [u0, v0])] {
+            b.pos.push(p.into());
+            b.uv.push(q);
+            b.col.push(if faded { [0.12, 0.12, 0.12, 1.0] } else { [1.0; 4] });
         }
-        for a in 0..n_atlas {
-            let Some(mut mesh) = meshes.get_mut(&g.meshes[t][a]) else { continue };
-            let quads = pos[a].len() / 4;
+    }
+    for (handles, atlases) in g.meshes.iter().zip(buckets) {
+        for (handle, b) in handles.iter().zip(atlases) {
+            let Some(mut mesh) = meshes.get_mut(handle) else { continue };
+            let quads = b.pos.len() / 4;
             let idx: Vec<u32> = (0..quads as u32).flat_map(|q| [0, 1, 2, 0, 2, 3].map(|k| q * 4 + k)).collect();
-            mesh.insert_attribute(Mesh::ATTRIBUTE_POSITION, std::mem::take(&mut pos[a]));
-            mesh.insert_attribute(Mesh::ATTRIBUTE_UV_0, std::mem::take(&mut uv[a]));
-            mesh.insert_attribute(Mesh::ATTRIBUTE_COLOR, std::mem::take(&mut col[a]));
+            mesh.insert_attribute(Mesh::ATTRIBUTE_POSITION, b.pos);
+            mesh.insert_attribute(Mesh::ATTRIBUTE_UV_0, b.uv);
+            mesh.insert_attribute(Mesh::ATTRIBUTE_COLOR, b.col);
             mesh.insert_indices(Indices::U32(idx));
         }
     }
@@ -623,14 +626,14 @@ fn hover(
     }
     let Ok(ray) = camera.viewport_to_world(cam_t, cursor) else { return };
     let quads = quads(&g);
-    let pickable = g.filter.is_active().then(|| g.mask.clone());
+    let pickable = g.filter.is_active().then_some(g.mask.as_slice());
     let hit = view::pick(
         ray.origin.into(),
         ray.direction.as_vec3().into(),
         (rig_t.rotation * Vec3::X).into(),
         (rig_t.rotation * Vec3::Y).into(),
         &quads,
-        pickable.as_deref(),
+        pickable,
     );
     g.hovered = hit.map(|h| h.0);
     if buttons.just_pressed(MouseButton::Left)

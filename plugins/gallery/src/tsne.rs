@@ -450,6 +450,28 @@ pub fn symmetric_eigen(a: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
     (vals, vecs)
 }
 
+/// `a − b` and its squared length.
+#[inline]
+fn diff_sq<const D: usize>(a: &[f32; D], b: &[f32; D]) -> ([f32; D], f32) {
+    let mut d = [0.0f32; D];
+    let mut d2 = 0.0;
+    for k in 0..D {
+        d[k] = a[k] - b[k];
+        d2 += d[k] * d[k];
+    }
+    (d, d2)
+}
+
+/// One delta-bar-delta step of a coordinate: adapts its gain by whether the gradient keeps the
+/// direction of the last update, then moves with momentum. Returns the new update.
+#[inline]
+fn gain_step(g: f32, update: &mut f32, gain: &mut f32, momentum: f32, lr: f32) -> f32 {
+    let same_sign = (g > 0.0) == (*update > 0.0);
+    *gain = if same_sign { (*gain * 0.8).max(0.01) } else { *gain + 0.2 };
+    *update = momentum * *update - lr * *gain * g;
+    *update
+}
+
 // ---------------------------------------------------------------------------------------------
 // Barnes-Hut tree over D-dimensional points.
 
@@ -573,25 +595,14 @@ impl<const D: usize> Tree<D> {
             if node.count == 0 {
                 continue;
             }
-            let mut diff = [0.0f32; D];
-            let mut d2 = 0.0;
-            for a in 0..D {
-                diff[a] = p[a] - node.com[a];
-                d2 += diff[a] * diff[a];
-            }
+            let (diff, d2) = diff_sq(p, &node.com);
             if node.child == 0 {
                 // Leaf: exact over its points.
                 for &j in &self.order[node.start as usize..node.end as usize] {
                     if Some(j) == skip {
                         continue;
                     }
-                    let q = &y[j as usize];
-                    let mut dd = [0.0f32; D];
-                    let mut dist2 = 0.0;
-                    for a in 0..D {
-                        dd[a] = p[a] - q[a];
-                        dist2 += dd[a] * dd[a];
-                    }
+                    let (dd, dist2) = diff_sq(p, &y[j as usize]);
                     let w = 1.0 / (1.0 + dist2);
                     z += w as f64;
                     let w2 = w * w;
@@ -617,7 +628,7 @@ impl<const D: usize> Tree<D> {
     }
 }
 
-/// Progress callback: (iteration, total iterations, KL estimate or NaN).
+/// Progress callback: (iterations done, total iterations).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
 /// Runs t-SNE on `x` (rows = points) and returns an n × dims embedding.
@@ -700,13 +711,7 @@ fn optimise<const D: usize>(p: &Affinities, init: Matrix, cfg: &TsneConfig, prog
                 let yi = &y[i];
                 for k in p.indptr[i]..p.indptr[i + 1] {
                     let j = p.indices[k] as usize;
-                    let yj = &y[j];
-                    let mut d = [0.0f32; D];
-                    let mut d2 = 0.0;
-                    for a in 0..D {
-                        d[a] = yi[a] - yj[a];
-                        d2 += d[a] * d[a];
-                    }
+                    let (d, d2) = diff_sq(yi, &y[j]);
                     let w = exag * p.values[k] / (1.0 + d2);
                     for a in 0..D {
                         g[a] += w * d[a];
@@ -722,11 +727,7 @@ fn optimise<const D: usize>(p: &Affinities, init: Matrix, cfg: &TsneConfig, prog
         let mut mean = [0.0f64; D];
         for i in 0..n {
             for a in 0..D {
-                let g = grad[i][a];
-                let same_sign = (g > 0.0) == (update[i][a] > 0.0);
-                gains[i][a] = if same_sign { (gains[i][a] * 0.8).max(0.01) } else { gains[i][a] + 0.2 };
-                update[i][a] = momentum * update[i][a] - lr * gains[i][a] * g;
-                y[i][a] += update[i][a];
+                y[i][a] += gain_step(grad[i][a], &mut update[i][a], &mut gains[i][a], momentum, lr);
                 mean[a] += y[i][a] as f64;
             }
         }
@@ -781,19 +782,12 @@ fn transform_d<const D: usize>(
             }
             let mut upd = [0.0f32; D];
             let mut gains = [1.0f32; D];
-            // Scale of the map: the learning rate follows the typical neighbour distance.
             for it in 0..iters {
                 let (rep, z) = tree.repulsion(&y, None, 0.25, &yref);
                 let inv_z = (1.0 / z.max(1e-12)) as f32;
                 let mut g = [0.0f32; D];
                 for &(j, pij) in row {
-                    let yj = &yref[j as usize];
-                    let mut d = [0.0f32; D];
-                    let mut d2 = 0.0;
-                    for a in 0..D {
-                        d[a] = y[a] - yj[a];
-                        d2 += d[a] * d[a];
-                    }
+                    let (d, d2) = diff_sq(&y, &yref[j as usize]);
                     let w = pij / (1.0 + d2);
                     for a in 0..D {
                         g[a] += w * d[a];
@@ -804,10 +798,7 @@ fn transform_d<const D: usize>(
                 }
                 let momentum = if it < iters / 3 { 0.5 } else { 0.8 };
                 for a in 0..D {
-                    let same = (g[a] > 0.0) == (upd[a] > 0.0);
-                    gains[a] = if same { (gains[a] * 0.8).max(0.01) } else { gains[a] + 0.2 };
-                    upd[a] = momentum * upd[a] - 1.0 * gains[a] * g[a];
-                    y[a] += upd[a];
+                    y[a] += gain_step(g[a], &mut upd[a], &mut gains[a], momentum, 1.0);
                 }
             }
             y
