@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use crate::image_ops::Gray;
+use crate::image_ops::{Gray, GrayF32};
 use crate::model::ClmModel;
 use crate::patch::{PatchExperts, PatchKind, ResponseConfig};
 use crate::shape::{ShapeModel, Similarity};
@@ -59,6 +59,8 @@ pub struct Fitter {
     /// Diagonal of Λ⁻¹ over all parameters (0 for the similarity).
     prior: Vec<f64>,
     patches: Vec<f32>,
+    /// The frame being fitted, as floats (refilled by `sample_patches`).
+    frame: GrayF32,
     /// The latest response maps, `n × search²` (for display and for the GPU twin).
     pub responses: Vec<f32>,
 }
@@ -79,6 +81,7 @@ impl Fitter {
         let pw = config.search + experts.size - 1;
         Ok(Fitter {
             patches: vec![0.0; shape.n * pw * pw],
+            frame: GrayF32::default(),
             responses: vec![0.0; shape.n * config.search * config.search],
             shape,
             experts,
@@ -101,13 +104,15 @@ impl Fitter {
         let (s, c) = sim.rotation.sin_cos();
         let (a, b) = (sim.scale * c, sim.scale * s);
         let refs = self.shape.reference_points(p);
+        self.frame.fill_from(img);
+        let frame = &self.frame;
         // Points are independent: sampled in parallel (a few per task).
         self.patches.par_chunks_mut(pw * pw).zip(refs.par_iter()).with_min_len(8).for_each(|(out, u)| {
             for gy in 0..pw {
                 let ry = u[1] + gy as f32 - half;
                 // Start of the row in the image and the step along it.
                 let (x0, y0) = (a * (u[0] - half) - b * ry + sim.tx, b * (u[0] - half) + a * ry + sim.ty);
-                img.sample_row(x0, y0, a, b, &mut out[gy * pw..(gy + 1) * pw]);
+                frame.sample_row(x0, y0, a, b, &mut out[gy * pw..(gy + 1) * pw]);
             }
         });
     }
@@ -152,7 +157,6 @@ impl Fitter {
         let mut v = vec![0.0f64; 2 * n];
         let variances = self.config.variances.clone();
         for &var in &variances {
-            let jac = self.shape.jacobian(p);
             let denom = var * sim0.scale;
             // The grid is a rotated, scaled lattice, so the Gaussian kernel factorises along its
             // axes: 2·search exponentials per point instead of search².
@@ -195,25 +199,8 @@ impl Fitter {
                 v[2 * i + 1] = f64::from(ty - cy);
             }
             // Δp = (σ²Λ⁻¹ + JᵀJ)⁻¹ (σ²Λ⁻¹ p − Jᵀ v);  p ← p − Δp
-            let mut lhs = vec![0.0f64; np * np];
-            let mut rhs = vec![0.0f64; np];
-            for r in 0..2 * n {
-                let row = &jac[r * np..(r + 1) * np];
-                for a in 0..np {
-                    let ja = row[a];
-                    if ja == 0.0 {
-                        continue;
-                    }
-                    rhs[a] -= ja * v[r];
-                    for b in a..np {
-                        lhs[a * np + b] += ja * row[b];
-                    }
-                }
-            }
+            let (mut lhs, mut rhs) = self.shape.normal_equations(p, &v);
             for a in 0..np {
-                for b in 0..a {
-                    lhs[a * np + b] = lhs[b * np + a];
-                }
                 let reg = f64::from(var) * self.prior[a];
                 lhs[a * np + a] += reg;
                 rhs[a] += reg * f64::from(p[a]);

@@ -112,58 +112,6 @@ impl Gray {
         Some(out)
     }
 
-    /// `out[k] = sample(x0 + k·dx, y0 + k·dy)`: one straight row of bilinear samples (the
-    /// fitter's patches), with the clamping done once per sample and no bounds checks after it.
-    pub fn sample_row(&self, x0: f32, y0: f32, dx: f32, dy: f32, out: &mut [f32]) {
-        if self.is_empty() {
-            out.iter_mut().for_each(|o| *o = 0.0);
-            return;
-        }
-        let (maxx, maxy) = ((self.width - 1) as f32, (self.height - 1) as f32);
-        let w = self.width;
-        let data = &self.data[..];
-        let n = out.len() as f32 - 1.0;
-        let (x1e, y1e) = (x0 + dx * n, y0 + dy * n);
-        // Fast path: the whole row lies inside, one pixel from the right and bottom edges.
-        let inside = |x: f32, y: f32| x >= 0.0 && y >= 0.0 && x < maxx - 1.0 && y < maxy - 1.0;
-        if inside(x0, y0) && inside(x1e, y1e) {
-            for (k, o) in out.iter_mut().enumerate() {
-                let (xf, yf) = (x0 + dx * k as f32, y0 + dy * k as f32);
-                let (xi, yi) = (xf as usize, yf as usize);
-                let (fx, fy) = (xf - xi as f32, yf - yi as f32);
-                let i = yi * w + xi;
-                // SAFETY: both ends of the row are at least one pixel inside the image, so every
-                // sample on the segment between them has i, i + 1, i + w, i + w + 1 in bounds.
-                let (p00, p01, p10, p11) = unsafe {
-                    (
-                        *data.get_unchecked(i),
-                        *data.get_unchecked(i + 1),
-                        *data.get_unchecked(i + w),
-                        *data.get_unchecked(i + w + 1),
-                    )
-                };
-                let top = f32::from(p00) + (f32::from(p01) - f32::from(p00)) * fx;
-                let bot = f32::from(p10) + (f32::from(p11) - f32::from(p10)) * fx;
-                *o = top + (bot - top) * fy;
-            }
-            return;
-        }
-        for (k, o) in out.iter_mut().enumerate() {
-            let xf = (x0 + dx * k as f32).clamp(0.0, maxx);
-            let yf = (y0 + dy * k as f32).clamp(0.0, maxy);
-            let (xi, yi) = (xf as usize, yf as usize);
-            let (fx, fy) = (xf - xi as f32, yf - yi as f32);
-            let x1 = if xi + 1 < w { xi + 1 } else { xi };
-            let y1 = if yi + 1 < self.height { yi + 1 } else { yi };
-            let (r0, r1) = (yi * w, y1 * w);
-            // Indices are within the image: xi, x1 < width and yi, y1 < height after clamping.
-            let (p00, p01, p10, p11) = (data[r0 + xi], data[r0 + x1], data[r1 + xi], data[r1 + x1]);
-            let top = f32::from(p00) + (f32::from(p01) - f32::from(p00)) * fx;
-            let bot = f32::from(p10) + (f32::from(p11) - f32::from(p10)) * fx;
-            *o = top + (bot - top) * fy;
-        }
-    }
-
     /// Bilinear sample at a real-valued position; positions outside read the nearest edge pixel.
     #[inline]
     pub fn sample(&self, x: f32, y: f32) -> f32 {
@@ -178,6 +126,103 @@ impl Gray {
         let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * wx;
         let bot = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * wx;
         top + (bot - top) * wy
+    }
+}
+
+/// A greyscale image as `f32`, for the fitter's many bilinear reads (converted once per frame,
+/// so each sample reads four floats instead of converting four bytes).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GrayF32 {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<f32>,
+}
+
+impl GrayF32 {
+    /// Refills from `img`, reusing the allocation.
+    pub fn fill_from(&mut self, img: &Gray) {
+        self.width = img.width;
+        self.height = img.height;
+        self.data.clear();
+        self.data.extend(img.data.iter().map(|&v| f32::from(v)));
+    }
+
+    /// `out[k] = sample(x0 + k·dx, y0 + k·dy)`: one straight row of bilinear samples (the
+    /// fitter's patches); positions outside read the nearest edge pixel. An empty image gives 0.
+    pub fn sample_row(&self, x0: f32, y0: f32, dx: f32, dy: f32, out: &mut [f32]) {
+        if self.width == 0 || self.height == 0 {
+            out.iter_mut().for_each(|o| *o = 0.0);
+            return;
+        }
+        let (maxx, maxy) = ((self.width - 1) as f32, (self.height - 1) as f32);
+        let n = out.len() as f32 - 1.0;
+        let (x1e, y1e) = (x0 + dx * n, y0 + dy * n);
+        // Fast path: the whole row lies inside, one pixel from the right and bottom edges.
+        let inside = |x: f32, y: f32| x >= 0.0 && y >= 0.0 && x < maxx - 1.0 && y < maxy - 1.0;
+        if inside(x0, y0) && inside(x1e, y1e) {
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA; the row is inside (checked above).
+                unsafe { self.sample_inside_avx2(x0, y0, dx, dy, out) };
+                return;
+            }
+            // SAFETY: the row is inside (checked above).
+            unsafe { self.sample_inside(x0, y0, dx, dy, out) };
+            return;
+        }
+        let data = &self.data[..];
+        let w = self.width;
+        for (k, o) in out.iter_mut().enumerate() {
+            let xf = (x0 + dx * k as f32).clamp(0.0, maxx);
+            let yf = (y0 + dy * k as f32).clamp(0.0, maxy);
+            let (xi, yi) = (xf as usize, yf as usize);
+            let (fx, fy) = (xf - xi as f32, yf - yi as f32);
+            let x1 = if xi + 1 < w { xi + 1 } else { xi };
+            let y1 = if yi + 1 < self.height { yi + 1 } else { yi };
+            let (r0, r1) = (yi * w, y1 * w);
+            // Indices are within the image: xi, x1 < width and yi, y1 < height after clamping.
+            let (p00, p01, p10, p11) = (data[r0 + xi], data[r0 + x1], data[r1 + xi], data[r1 + x1]);
+            let top = p00 + (p01 - p00) * fx;
+            let bot = p10 + (p11 - p10) * fx;
+            *o = top + (bot - top) * fy;
+        }
+    }
+
+    /// The fast path compiled for AVX2 (the loop becomes 8-wide gathers).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn sample_inside_avx2(&self, x0: f32, y0: f32, dx: f32, dy: f32, out: &mut [f32]) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.sample_inside(x0, y0, dx, dy, out) }
+    }
+
+    /// # Safety
+    /// Both ends of the row must be at least one pixel inside the right and bottom edges and
+    /// not left of or above the image.
+    #[inline(always)]
+    unsafe fn sample_inside(&self, x0: f32, y0: f32, dx: f32, dy: f32, out: &mut [f32]) {
+        let w = self.width;
+        let data = &self.data[..];
+        for (k, o) in out.iter_mut().enumerate() {
+            let (xf, yf) = (x0 + dx * k as f32, y0 + dy * k as f32);
+            // SAFETY: 0 ≤ xf, yf < the image size (both ends of the segment are inside, and
+            // the segment is straight), so the truncating casts are in range and i, i + 1,
+            // i + w, i + w + 1 are in bounds.
+            unsafe {
+                let (xi, yi) = (xf.to_int_unchecked::<i32>(), yf.to_int_unchecked::<i32>());
+                let (fx, fy) = (xf - xi as f32, yf - yi as f32);
+                let i = yi as usize * w + xi as usize;
+                let (p00, p01, p10, p11) = (
+                    *data.get_unchecked(i),
+                    *data.get_unchecked(i + 1),
+                    *data.get_unchecked(i + w),
+                    *data.get_unchecked(i + w + 1),
+                );
+                let top = p00 + (p01 - p00) * fx;
+                let bot = p10 + (p11 - p10) * fx;
+                *o = top + (bot - top) * fy;
+            }
+        }
     }
 }
 
@@ -292,17 +337,19 @@ mod tests {
 
     #[test]
     fn sample_row_matches_sample() {
-        let g = ramp(23, 17);
+        let g8 = ramp(23, 17);
+        let mut g = GrayF32::default();
+        g.fill_from(&g8);
         let mut out = [0.0f32; 30];
         // Partly outside (clamped path), then wholly inside (fast path).
         for (x0, y0, dx, dy, n) in [(-3.3, 2.7, 0.9, 0.55, 30), (1.2, 3.4, 0.61, 0.37, 25)] {
             g.sample_row(x0, y0, dx, dy, &mut out[..n]);
             for (k, &v) in out[..n].iter().enumerate() {
-                assert!((v - g.sample(x0 + dx * k as f32, y0 + dy * k as f32)).abs() < 1e-3);
+                assert!((v - g8.sample(x0 + dx * k as f32, y0 + dy * k as f32)).abs() < 1e-3);
             }
         }
         let mut none = [1.0f32; 3];
-        Gray::new(0, 0).sample_row(0.0, 0.0, 1.0, 0.0, &mut none);
+        GrayF32::default().sample_row(0.0, 0.0, 1.0, 0.0, &mut none);
         assert_eq!(none, [0.0; 3]);
     }
 

@@ -87,17 +87,30 @@ pub struct ShapeModel {
     pub v: Vec<f32>,
     pub eigen_values: Vec<f32>,
     pub non_regularized: Vec<usize>,
+    /// `VᵀV` (`m × m`, f64): the shape-mode block of `JᵀJ` is `s²·VᵀV` whatever the pose.
+    vtv: Vec<f64>,
 }
 
 impl ShapeModel {
     pub fn new(model: &ClmModel) -> Self {
+        let (n, m) = (model.num_points(), model.num_modes());
+        let v: Vec<f32> = model.eigen_vectors.iter().flatten().copied().collect();
+        let mut vtv = vec![0.0f64; m * m];
+        for row in v.chunks_exact(m) {
+            for a in 0..m {
+                for b in 0..m {
+                    vtv[a * m + b] += f64::from(row[a]) * f64::from(row[b]);
+                }
+            }
+        }
         ShapeModel {
-            n: model.num_points(),
-            m: model.num_modes(),
+            n,
+            m,
             mean: model.mean_shape.clone(),
-            v: model.eigen_vectors.iter().flatten().copied().collect(),
+            v,
             eigen_values: model.eigen_values.clone(),
             non_regularized: model.non_regularized.clone(),
+            vtv,
         }
     }
 
@@ -155,6 +168,64 @@ impl ShapeModel {
             }
         }
         j
+    }
+
+    /// The Gauss–Newton normal equations `JᵀJ` (row-major `np × np`) and `−Jᵀr` for point
+    /// residuals `r` (`2n`, x₀, y₀, x₁, …), built from the Jacobian's structure without forming
+    /// it: the mode block is `(a² + b²)·VᵀV` (precomputed), the rest costs O(n·m).
+    /// Equal to [`Self::jacobian`] multiplied out (tested).
+    pub fn normal_equations(&self, p: &[f32], r: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (n, m) = (self.n, self.m);
+        let np = m + 4;
+        let (a, b) = (f64::from(p[0]) + 1.0, f64::from(p[1]));
+        let mut lhs = vec![0.0f64; np * np];
+        let mut rhs = vec![0.0f64; np];
+        // Rigid block sums and rigid × mode cross terms.
+        let (mut sxx, mut sx, mut sy) = (0.0f64, 0.0f64, 0.0f64);
+        let mut cross = vec![0.0f64; 4 * m];
+        for i in 0..n {
+            let (vx, vy) = (&self.v[2 * i * m..(2 * i + 1) * m], &self.v[(2 * i + 1) * m..(2 * i + 2) * m]);
+            let (mut x, mut y) = (f64::from(self.mean[i][0]), f64::from(self.mean[i][1]));
+            for k in 0..m {
+                x += f64::from(vx[k]) * f64::from(p[4 + k]);
+                y += f64::from(vy[k]) * f64::from(p[4 + k]);
+            }
+            let (rx, ry) = (r[2 * i], r[2 * i + 1]);
+            sxx += x * x + y * y;
+            sx += x;
+            sy += y;
+            rhs[0] -= x * rx + y * ry;
+            rhs[1] -= -y * rx + x * ry;
+            rhs[2] -= rx;
+            rhs[3] -= ry;
+            // Mode columns of this point's two rows: X_k = a vx − b vy, Y_k = b vx + a vy.
+            let (u, w) = (a * rx + b * ry, -b * rx + a * ry);
+            for k in 0..m {
+                let (ux, uy) = (f64::from(vx[k]), f64::from(vy[k]));
+                let (xk, yk) = (a * ux - b * uy, b * ux + a * uy);
+                cross[k] += x * xk + y * yk;
+                cross[m + k] += -y * xk + x * yk;
+                cross[2 * m + k] += xk;
+                cross[3 * m + k] += yk;
+                rhs[4 + k] -= ux * u + uy * w;
+            }
+        }
+        let nf = n as f64;
+        let rigid = [[sxx, 0.0, sx, sy], [0.0, sxx, -sy, sx], [sx, -sy, nf, 0.0], [sy, sx, 0.0, nf]];
+        for (ra, row) in rigid.iter().enumerate() {
+            lhs[ra * np..ra * np + 4].copy_from_slice(row);
+            for k in 0..m {
+                lhs[ra * np + 4 + k] = cross[ra * m + k];
+                lhs[(4 + k) * np + ra] = cross[ra * m + k];
+            }
+        }
+        let s2 = a * a + b * b;
+        for k in 0..m {
+            for l in 0..m {
+                lhs[(4 + k) * np + 4 + l] = s2 * self.vtv[k * m + l];
+            }
+        }
+        (lhs, rhs)
     }
 
     /// Clamps each shape mode to ±3√λ.
@@ -256,6 +327,33 @@ mod tests {
                 q[4 + k],
                 p[4 + k]
             );
+        }
+    }
+
+    #[test]
+    fn normal_equations_equal_the_multiplied_out_jacobian() {
+        let shape = model();
+        let np = shape.num_params();
+        let mut p: Vec<f32> = (0..np).map(|k| ((k * 7 % 5) as f32 - 2.0) * 0.3).collect();
+        p[0] = 0.4;
+        p[1] = -0.2;
+        p[2] = 120.0;
+        p[3] = 80.0;
+        let r: Vec<f64> = (0..2 * shape.n).map(|i| ((i * 13 % 11) as f64 - 5.0) * 0.7).collect();
+        let j = shape.jacobian(&p);
+        let (lhs, rhs) = shape.normal_equations(&p, &r);
+        // `jacobian` takes the reference points in f32, `normal_equations` in f64: agreement to
+        // f32 precision relative to the largest entry.
+        let tol = 1e-5 * lhs.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        let rtol = 1e-5 * rhs.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        for a in 0..np {
+            let want_rhs: f64 = -(0..2 * shape.n).map(|row| j[row * np + a] * r[row]).sum::<f64>();
+            assert!((rhs[a] - want_rhs).abs() < rtol, "rhs {a}: {} vs {want_rhs}", rhs[a]);
+            for b in 0..np {
+                let want: f64 = (0..2 * shape.n).map(|row| j[row * np + a] * j[row * np + b]).sum();
+                let got = lhs[a * np + b];
+                assert!((got - want).abs() < tol, "JᵀJ[{a},{b}]: {got} vs {want}");
+            }
         }
     }
 
