@@ -209,7 +209,7 @@ pub fn fast_exp(x: f32) -> f32 {
     let f = t - n;
     // Taylor coefficients of 2^f = e^(f ln 2): (ln 2)^k / k!.
     let p = 1.0
-        + f * (0.693_147_2
+        + f * (std::f32::consts::LN_2
             + f * (0.240_226_5
                 + f * (0.055_504_11 + f * (0.009_618_129 + f * (0.001_333_355_8 + f * 0.000_154_035_3)))));
     // 2ⁿ by building the exponent bits (n ∈ [−126, 126] after the clamp).
