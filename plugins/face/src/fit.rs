@@ -41,6 +41,22 @@ pub enum FitError {
     BadSearch(usize),
 }
 
+/// Computes every point's response map from the sampled patches. The fitter does it on the CPU
+/// unless given an engine (the GPU twin is `headroom_gpu::responses::GpuResponses`).
+pub trait ResponseEngine: Send + Sync {
+    fn name(&self) -> String;
+    /// `patches`: `n × pw²` (pw = search + size − 1); `out`: `n × search²`. An error makes the
+    /// fitter drop the engine and compute on the CPU from then on.
+    fn responses(
+        &mut self,
+        experts: &PatchExperts,
+        patches: &[f32],
+        search: usize,
+        cfg: ResponseConfig,
+        out: &mut [f32],
+    ) -> Result<(), String>;
+}
+
 /// What one fit did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FitReport {
@@ -63,6 +79,7 @@ pub struct Fitter {
     frame: GrayF32,
     /// The latest response maps, `n × search²` (for display and for the GPU twin).
     pub responses: Vec<f32>,
+    engine: Option<Box<dyn ResponseEngine>>,
 }
 
 impl Fitter {
@@ -87,7 +104,27 @@ impl Fitter {
             experts,
             config,
             prior,
+            engine: None,
         })
+    }
+
+    /// Computes responses with `engine` from now on (`None`: the CPU).
+    pub fn set_engine(&mut self, engine: Option<Box<dyn ResponseEngine>>) {
+        self.engine = engine;
+    }
+
+    /// "cpu" or the engine's name.
+    pub fn engine_name(&self) -> String {
+        self.engine.as_ref().map_or_else(|| "cpu".to_string(), |e| e.name())
+    }
+
+    pub fn experts(&self) -> &PatchExperts {
+        &self.experts
+    }
+
+    /// The patches of the last [`Self::sample_patches`], `n × pw²`.
+    pub fn patches(&self) -> &[f32] {
+        &self.patches
     }
 
     pub fn patch_width(&self) -> usize {
@@ -117,8 +154,23 @@ impl Fitter {
         });
     }
 
-    /// Computes every point's response map from the sampled patches (points in parallel).
+    /// Computes every point's response map from the sampled patches, with the engine if one is set.
     pub fn compute_responses(&mut self) {
+        if let Some(engine) = self.engine.as_mut() {
+            match engine.responses(&self.experts, &self.patches, self.config.search, self.config.response, &mut self.responses)
+            {
+                Ok(()) => return,
+                Err(e) => {
+                    eprintln!("face: response engine {} failed ({e}); using the CPU from now on", engine.name());
+                    self.engine = None;
+                }
+            }
+        }
+        self.compute_responses_cpu();
+    }
+
+    /// The CPU reference for [`Self::compute_responses`] (points in parallel).
+    pub fn compute_responses_cpu(&mut self) {
         let (pw, search) = (self.patch_width(), self.config.search);
         let cfg = self.config.response;
         let (experts, patches) = (&self.experts, &self.patches);

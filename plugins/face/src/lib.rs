@@ -18,7 +18,7 @@ pub mod score;
 pub mod shape;
 pub mod tracker;
 
-pub use fit::{FitConfig, Fitter};
+pub use fit::{FitConfig, Fitter, ResponseEngine};
 pub use haar::{Cascade, DetectParams, Rect};
 pub use image_ops::Gray;
 pub use model::ClmModel;

@@ -50,6 +50,8 @@ pub struct BuildOptions {
     pub limit: Option<usize>,
     pub progress: bool,
     pub name: Option<String>,
+    /// Runs t-SNE instead of the CPU optimiser (the GPU twin); on its error the CPU takes over.
+    pub tsne_engine: Option<std::sync::Arc<dyn tsne::TsneEngine>>,
 }
 
 impl BuildOptions {
@@ -73,6 +75,7 @@ impl BuildOptions {
             limit: None,
             progress: true,
             name: None,
+            tsne_engine: None,
         }
     }
 }
@@ -88,6 +91,8 @@ pub struct BuildReport {
     pub transformed: usize,
     pub relaid_out: bool,
     pub layout_seconds: f64,
+    /// Which optimiser laid the map out ("cpu" or the engine's name); empty when reused.
+    pub tsne_engine: String,
     pub total_seconds: f64,
     pub atlases: usize,
     pub manifest: PathBuf,
@@ -362,8 +367,16 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
             let z = pca.transform(&feats);
             let pb = bar(&mp, show, 2 * opts.iterations as u64, "t-SNE 3D+2D");
             let tick = |_: usize, _: usize| pb.inc(1);
-            let y3 = tsne::tsne(&z, &cfg(3), Some(&tick));
-            let y2 = tsne::tsne(&z, &cfg(2), Some(&tick));
+            let run = |dims| match &opts.tsne_engine {
+                Some(engine) if n >= 4 => engine.run(&z, &cfg(dims), Some(&tick)).unwrap_or_else(|e| {
+                    mp.suspend(|| eprintln!("t-SNE on {} failed ({e}); running it on the CPU", engine.name()));
+                    tsne::tsne(&z, &cfg(dims), Some(&tick))
+                }),
+                _ => tsne::tsne(&z, &cfg(dims), Some(&tick)),
+            };
+            let y3 = run(3);
+            let y2 = run(2);
+            report.tsne_engine = opts.tsne_engine.as_ref().map_or_else(|| "cpu".into(), |e| e.name());
             pb.finish();
             let pos3 = (0..n).map(|i| [y3.data[i * 3], y3.data[i * 3 + 1], y3.data[i * 3 + 2]]).collect();
             let pos2 = (0..n).map(|i| [y2.data[i * 2], y2.data[i * 2 + 1]]).collect();

@@ -645,16 +645,97 @@ pub fn tsne(x: &Matrix, cfg: &TsneConfig, progress: Option<Progress<'_>>) -> Mat
         }
         return y;
     }
-    let k = ((3.0 * cfg.perplexity) as usize).clamp(1, n - 1);
-    let perplexity = cfg.perplexity.min((n - 1) as f32 / 3.0).max(1.0);
-    let nn = knn(x, x, k, true);
-    let p = joint_affinities(&conditional_affinities(&nn, perplexity));
-    let init = pca_init(x, cfg.dims);
+    if let Err(e) = check_dims(cfg.dims) {
+        panic!("{e}");
+    }
+    let (p, init) = affinities_and_init(x, cfg);
     match cfg.dims {
         2 => optimise::<2>(&p, init, cfg, progress),
         3 => optimise::<3>(&p, init, cfg, progress),
         d => panic!("t-SNE supports 2 or 3 output dimensions, not {d}"),
     }
+}
+
+/// The input side of a run, shared by the CPU optimiser and its GPU twin: exact kNN
+/// (k = 3·perplexity), perplexity-calibrated joint affinities P and the PCA initialisation.
+/// Needs at least 4 points.
+pub fn affinities_and_init(x: &Matrix, cfg: &TsneConfig) -> (Affinities, Matrix) {
+    let n = x.rows;
+    let k = ((3.0 * cfg.perplexity) as usize).clamp(1, n.saturating_sub(1).max(1));
+    let perplexity = cfg.perplexity.min((n.saturating_sub(1)) as f32 / 3.0).max(1.0);
+    let nn = knn(x, x, k, true);
+    let p = joint_affinities(&conditional_affinities(&nn, perplexity));
+    (p, pca_init(x, cfg.dims))
+}
+
+fn check_dims(dims: usize) -> Result<(), String> {
+    if dims == 2 || dims == 3 { Ok(()) } else { Err(format!("t-SNE supports 2 or 3 output dimensions, not {dims}")) }
+}
+
+/// Another t-SNE optimiser the gallery build can use in place of [`tsne`] (the GPU twin in
+/// `headroom-gpu`). It gets the same input and settings and returns an n × dims embedding.
+pub trait TsneEngine: Send + Sync {
+    fn name(&self) -> String;
+    fn run(&self, x: &Matrix, cfg: &TsneConfig, progress: Option<Progress<'_>>) -> Result<Matrix, String>;
+}
+
+impl std::fmt::Debug for dyn TsneEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TsneEngine({})", self.name())
+    }
+}
+
+/// The exact t-SNE gradient (O(n²)): `4 Σ_j (exaggeration·p_ij − q_ij) q̃_ij (y_i − y_j)` with
+/// `q̃ = 1 / (1 + |y_i − y_j|²)` and `q = q̃ / Σ q̃`. The reference for the GPU kernel and for
+/// the Barnes–Hut approximation. Row-major n × dims.
+pub fn exact_gradient(p: &Affinities, y: &Matrix, exaggeration: f32) -> Vec<f32> {
+    let (n, d) = (y.rows, y.cols);
+    let rows: Vec<(Vec<f64>, f64)> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let yi = y.row(i);
+            let mut f = vec![0.0f64; d];
+            let mut z = 0.0f64;
+            for j in 0..n {
+                if j == i {
+                    continue;
+                }
+                let yj = y.row(j);
+                let d2: f64 = yi.iter().zip(yj).map(|(a, b)| f64::from(a - b).powi(2)).sum();
+                let q = 1.0 / (1.0 + d2);
+                z += q;
+                for a in 0..d {
+                    f[a] += q * q * f64::from(yi[a] - yj[a]);
+                }
+            }
+            (f, z)
+        })
+        .collect();
+    let z: f64 = rows.iter().map(|r| r.1).sum::<f64>().max(1e-300);
+    let mut grad = vec![0.0f32; n * d];
+    for i in 0..n {
+        let yi = y.row(i);
+        let mut attr = vec![0.0f64; d];
+        for k in p.indptr[i]..p.indptr[i + 1] {
+            let yj = y.row(p.indices[k] as usize);
+            let d2: f64 = yi.iter().zip(yj).map(|(a, b)| f64::from(a - b).powi(2)).sum();
+            let w = f64::from(exaggeration) * f64::from(p.values[k]) / (1.0 + d2);
+            for a in 0..d {
+                attr[a] += w * f64::from(yi[a] - yj[a]);
+            }
+        }
+        for a in 0..d {
+            grad[i * d + a] = (4.0 * (attr[a] - rows[i].0[a] / z)) as f32;
+        }
+    }
+    grad
+}
+
+/// The learning rate and momentum of iteration `it` (openTSNE's "auto" rate: n / exaggeration).
+pub fn schedule(cfg: &TsneConfig, n: usize, it: usize) -> (f32, f32, f32) {
+    let (exag, momentum) = if it < cfg.early_iters { (cfg.early_exaggeration, 0.5) } else { (1.0, 0.8) };
+    let lr = cfg.learning_rate.unwrap_or((n as f32 / exag.max(1.0)).max(50.0));
+    (exag, momentum, lr)
 }
 
 /// PCA initialisation scaled so the first coordinate has standard deviation 1e-4.
@@ -696,9 +777,8 @@ fn optimise<const D: usize>(p: &Affinities, init: Matrix, cfg: &TsneConfig, prog
     let total = cfg.early_iters + cfg.iters;
     let theta2 = cfg.theta * cfg.theta;
     for it in 0..total {
-        let (exag, momentum) = if it < cfg.early_iters { (cfg.early_exaggeration, 0.5) } else { (1.0, 0.8) };
         // Learning rate n / exaggeration (Belkina et al. 2019; openTSNE's "auto").
-        let lr = cfg.learning_rate.unwrap_or((n as f32 / exag.max(1.0)).max(50.0));
+        let (exag, momentum, lr) = schedule(cfg, n, it);
         let tree = Tree::<D>::build(&y);
         let rep: Vec<([f32; D], f64)> =
             (0..n).into_par_iter().map(|i| tree.repulsion(&y[i], Some(i as u32), theta2, &y)).collect();

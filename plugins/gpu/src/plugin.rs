@@ -1,0 +1,1 @@
+//! Bevy glue (filled in below).
