@@ -107,7 +107,7 @@ fn the_fitter_tracks_the_same_with_gpu_responses() {
             worst = worst.max((p[0] - q[0]).hypot(p[1] - q[1]));
         }
     }
-    eprintln!("tracking with GPU responses: worst point distance to the CPU fit {worst:.3} px");
+    eprintln!("tracking with GPU responses: worst point distance to the CPU fit {worst:.2e} px");
     assert!(worst < 0.5, "GPU-response fit drifted {worst} px from the CPU fit");
     assert!(gpu_tracker.fitter.engine_name().starts_with("gpu"), "the engine failed and was dropped");
 }
