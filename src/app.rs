@@ -37,6 +37,8 @@ pub struct AppConfig {
     pub facekat_seed: Option<u64>,
     /// The gallery manifest (`headroom gallery PATH`); `None`: the bundled demo collection.
     pub gallery: Option<std::path::PathBuf>,
+    /// Where the face tracker's patch responses run (`--compute`).
+    pub compute: headroom_gpu::ComputeChoice,
 }
 
 /// Builds the app; `app.run()` opens the window (or `app.update()` steps a headless one).
@@ -78,6 +80,11 @@ pub fn build_app(config: AppConfig) -> App {
         .insert_resource(high)
         .insert_resource(FaceKatSeed(config.facekat_seed))
         .add_systems(Update, save_high_score);
+    if !config.headless {
+        // Kernels on the render device: face responses (CPU or GPU, measured) and the gallery's
+        // live relayout.
+        app.add_plugins(headroom_gpu::GpuPlugin { face_responses: config.compute });
+    }
     if let Some(store) = config.store {
         app.insert_resource(store);
     }

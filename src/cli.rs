@@ -28,6 +28,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FPS", default_value_t = 30.0)]
     pub fps: f64,
 
+    /// Where the face tracker's patch responses run: auto (whichever measures faster here at
+    /// start-up), cpu or gpu.
+    #[arg(long, global = true, value_name = "auto|cpu|gpu", default_value = "auto")]
+    pub compute: headroom_gpu::ComputeChoice,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -113,6 +118,10 @@ pub enum Command {
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
+        /// Where t-SNE runs: auto (a hardware GPU if there is one, else the CPU), cpu or gpu
+        /// (any adapter, software ones included).
+        #[arg(long, value_name = "auto|cpu|gpu", default_value = "auto")]
+        tsne_on: headroom_gpu::ComputeChoice,
     },
     /// Convert a third-party model into headroom's own format.
     Convert {

@@ -3,6 +3,12 @@
 use anyhow::Result;
 use headroom_gallery::build::{BuildOptions, build, default_model_path};
 
+use std::sync::Arc;
+
+use headroom_gallery::tsne::TsneEngine;
+use headroom_gpu::tsne::GpuTsne;
+use headroom_gpu::{ComputeChoice, Gpu};
+
 use crate::cli::Command;
 
 pub fn run(cmd: &Command) -> Result<()> {
@@ -20,6 +26,7 @@ pub fn run(cmd: &Command) -> Result<()> {
         model,
         name,
         quiet,
+        tsne_on,
     } = cmd
     else {
         unreachable!("gallery_cmd::run called with another command")
@@ -35,6 +42,7 @@ pub fn run(cmd: &Command) -> Result<()> {
     opts.limit = *limit;
     opts.progress = !quiet;
     opts.name = name.clone();
+    opts.tsne_engine = tsne_engine(*tsne_on)?;
     let r = build(&opts)?;
     println!("gallery: {} works → {}", r.works, r.manifest.display());
     println!(
@@ -44,7 +52,7 @@ pub fn run(cmd: &Command) -> Result<()> {
         r.features_reused
     );
     if r.relaid_out {
-        println!("map: t-SNE 3D + 2D of all works in {:.1} s", r.layout_seconds);
+        println!("map: t-SNE 3D + 2D of all works in {:.1} s ({})", r.layout_seconds, r.tsne_engine);
     } else {
         println!(
             "map: kept; {} new works placed into it (t-SNE transform) in {:.1} s",
@@ -63,4 +71,27 @@ pub fn run(cmd: &Command) -> Result<()> {
     }
     println!("total {:.1} s", r.total_seconds);
     Ok(())
+}
+
+/// The t-SNE optimiser for `--tsne-on`: `auto` takes a hardware GPU when there is one (a
+/// software rasteriser such as lavapipe is slower than the CPU code), `gpu` any adapter.
+fn tsne_engine(choice: ComputeChoice) -> anyhow::Result<Option<Arc<dyn TsneEngine>>> {
+    if choice == ComputeChoice::Cpu {
+        return Ok(None);
+    }
+    match Gpu::new() {
+        Ok(gpu) if choice == ComputeChoice::Gpu || !gpu.is_software() => {
+            eprintln!("t-SNE on the GPU: {}", gpu.describe());
+            Ok(Some(Arc::new(GpuTsne::new(gpu))))
+        }
+        Ok(gpu) => {
+            eprintln!(
+                "t-SNE on the CPU (the only GPU is {}, a software one; --tsne-on gpu to use it anyway)",
+                gpu.describe()
+            );
+            Ok(None)
+        }
+        Err(e) if choice == ComputeChoice::Gpu => anyhow::bail!("--tsne-on gpu: {e}"),
+        Err(_) => Ok(None),
+    }
 }

@@ -93,6 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         headless: false,
         facekat_seed,
         gallery,
+        compute: cli.compute,
     });
     app.run();
     Ok(())

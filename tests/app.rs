@@ -26,6 +26,7 @@ fn headless_app(start: Screen) -> App {
         headless: true,
         facekat_seed: Some(7),
         gallery: None,
+        compute: Default::default(),
     })
 }
 
@@ -370,6 +371,7 @@ fn facekat_runs_to_game_over_and_saves_the_high_score() {
         headless: true,
         facekat_seed: Some(7),
         gallery: None,
+        compute: Default::default(),
     });
     app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(1.0 / 60.0)));
     // Record the sound cues the game asks for.
@@ -494,7 +496,8 @@ fn gallery_renders_the_bundled_collection_without_a_window() {
     app.insert_resource(GalleryRenderTarget(handle.clone()))
         .insert_resource(GallerySource(manifest))
         .init_state::<S>()
-        .add_plugins(GalleryPlugin { screen: S::Gallery });
+        .add_plugins(GalleryPlugin { screen: S::Gallery })
+        .add_plugins(headroom_gpu::GpuPlugin { face_responses: headroom_gpu::ComputeChoice::Cpu });
     // The renderer initialises asynchronously: wait for it as `App::run` would.
     while app.plugins_state() == bevy::app::PluginsState::Adding {
         bevy::tasks::tick_global_task_pools_on_main_thread();
@@ -545,4 +548,31 @@ fn gallery_renders_the_bundled_collection_without_a_window() {
     eprintln!("gallery render: {:.1}% of the frame shows works, {colours} colours", frac * 100.0);
     assert!(frac > 0.05, "only {:.1}% of the frame shows works", frac * 100.0);
     assert!(colours > 500, "{colours} colours: not thumbnails");
+
+    // Live relayout: t-SNE iterations dispatched in the render graph, positions read back
+    // asynchronously and shown as they arrive.
+    use headroom_gallery::LiveRelayout;
+    assert!(app.world().resource::<LiveRelayout>().available.is_some(), "the GPU plugin did not offer a live relayout");
+    let before = app.world().resource::<Gallery>().positions.clone();
+    app.world_mut().resource_mut::<LiveRelayout>().requested = true;
+    let t0 = std::time::Instant::now();
+    let mut frames = 0;
+    while app.world().resource::<LiveRelayout>().iteration < 25 {
+        assert!(t0.elapsed().as_secs() < 240, "live relayout made no progress ({frames} frames)");
+        app.update();
+        frames += 1;
+    }
+    let live = app.world().resource::<LiveRelayout>().clone();
+    let after = &app.world().resource::<Gallery>().positions;
+    assert!(live.running && live.total == 750);
+    assert!(after.iter().flatten().all(|v| v.is_finite()));
+    let moved = before.iter().zip(after).filter(|(a, b)| a != b).count();
+    eprintln!(
+        "live relayout: iteration {} of {} after {frames} frames ({:.1} s); {moved} of {} works moved",
+        live.iteration,
+        live.total,
+        t0.elapsed().as_secs_f64(),
+        after.len()
+    );
+    assert!(moved > after.len() / 2, "only {moved} works moved");
 }

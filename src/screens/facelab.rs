@@ -38,6 +38,7 @@ fn facelab_ui(
     info: Option<Res<FaceModelInfo>>,
     settings: Option<ResMut<FaceSettings>>,
     mut view: ResMut<LabView>,
+    gpu: Option<Res<headroom_gpu::GpuStatus>>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     let mut root = preview::root_ui(&ctx, "facelab");
@@ -65,6 +66,13 @@ fn facelab_ui(
             }
         }
         ui.label(format!("Tracked: {:.1} fps, {} frames", t.fps, t.frames));
+        if !t.engine.is_empty() {
+            ui.label(format!("Responses on: {}", t.engine));
+        }
+        if let Some(g) = gpu.as_deref() {
+            ui.label(format!("Start-up choice: {}", g.face_responses))
+                .on_hover_text(g.adapter.clone().unwrap_or_else(|| "no GPU adapter".into()));
+        }
         egui::Grid::new("stage_times").show(ui, |ui| {
             for (name, ms) in [
                 ("detect", t.times.detect_ms),

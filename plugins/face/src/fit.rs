@@ -157,8 +157,13 @@ impl Fitter {
     /// Computes every point's response map from the sampled patches, with the engine if one is set.
     pub fn compute_responses(&mut self) {
         if let Some(engine) = self.engine.as_mut() {
-            match engine.responses(&self.experts, &self.patches, self.config.search, self.config.response, &mut self.responses)
-            {
+            match engine.responses(
+                &self.experts,
+                &self.patches,
+                self.config.search,
+                self.config.response,
+                &mut self.responses,
+            ) {
                 Ok(()) => return,
                 Err(e) => {
                     eprintln!("face: response engine {} failed ({e}); using the CPU from now on", engine.name());

@@ -27,8 +27,15 @@ pub struct FaceTracking {
     /// Response maps of the last fit (`71 × search²`), when [`FaceSettings::keep_responses`].
     pub responses: Option<Vec<f32>>,
     pub search: usize,
+    /// Where the patch responses are computed ("cpu" or the engine's name).
+    pub engine: String,
     meter: FpsMeter,
 }
+
+/// A response engine waiting to be installed in the tracker (between jobs), e.g. the GPU twin
+/// chosen at start-up by headroom-gpu's plugin. [`FaceTracking::engine`] then names it.
+#[derive(Resource, Default)]
+pub struct ResponseEngineInbox(pub Option<Box<dyn crate::ResponseEngine>>);
 
 /// The model's triangles and drawing paths, for meshes and overlays.
 #[derive(Resource, Clone, Debug)]
@@ -76,6 +83,7 @@ impl Plugin for FacePlugin {
         app.init_resource::<FaceTracking>()
             .init_resource::<FaceSettings>()
             .init_resource::<TrackerSlot>()
+            .init_resource::<ResponseEngineInbox>()
             .add_message::<FaceFound>()
             .add_message::<FaceLost>();
         let loaded = ClmModel::from_json(crate::CLMTRACKR_MODEL).map_err(|e| e.to_string()).and_then(|model| {
@@ -94,8 +102,20 @@ impl Plugin for FacePlugin {
     }
 }
 
-fn start_job(mut slot: ResMut<TrackerSlot>, latest: Res<LatestFrame>, settings: Res<FaceSettings>) {
-    if !settings.enabled || slot.job.is_some() {
+fn start_job(
+    mut slot: ResMut<TrackerSlot>,
+    latest: Res<LatestFrame>,
+    settings: Res<FaceSettings>,
+    mut inbox: ResMut<ResponseEngineInbox>,
+) {
+    if slot.job.is_some() {
+        return;
+    }
+    if let (Some(engine), Some(tracker)) = (inbox.0.take(), slot.idle.as_mut()) {
+        info!("face: patch responses now computed by {}", engine.name());
+        tracker.fitter.set_engine(Some(engine));
+    }
+    if !settings.enabled {
         return;
     }
     let Some(frame) = latest.0.clone() else { return };
@@ -129,6 +149,7 @@ fn collect_result(
     let Some((tracker, out, ms, seq, size, responses)) = block_on(poll_once(job)) else { return };
     slot.job = None;
     tracking.search = tracker.fitter.config.search;
+    tracking.engine = tracker.fitter.engine_name();
     slot.idle = Some(tracker);
     for e in &out.events {
         match e {

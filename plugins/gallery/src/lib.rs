@@ -11,4 +11,4 @@ pub mod plugin;
 pub mod tsne;
 pub mod view;
 
-pub use plugin::{Gallery, GalleryPlugin, GalleryRenderTarget, GallerySource};
+pub use plugin::{Gallery, GalleryPlugin, GalleryRenderTarget, GallerySource, LiveRelayout};

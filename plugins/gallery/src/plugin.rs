@@ -75,6 +75,7 @@ impl<S: States + FreelyMutableState + Copy> Plugin for GalleryPlugin<S> {
         if !app.world().contains_resource::<GallerySource>() {
             app.insert_resource(GallerySource(default_manifest()));
         }
+        app.init_resource::<LiveRelayout>();
         app.add_systems(
             OnEnter(s),
             move |commands: Commands, src: Res<GallerySource>, target: Option<Res<GalleryRenderTarget>>| {
@@ -147,6 +148,32 @@ pub struct Gallery {
     years: (i32, i32),
     museums: Vec<(String, usize)>,
     media: Vec<(String, usize)>,
+}
+
+/// A live re-layout of the open collection: the GPU plugin (headroom-gpu) runs t-SNE in the
+/// render graph, reads the positions back each frame and hands them to [`Gallery::show_live_positions`].
+#[derive(Resource, Default, Debug, Clone)]
+pub struct LiveRelayout {
+    /// Set by whoever can run it (the GPU plugin, when a compute-capable adapter is present).
+    pub available: Option<String>,
+    /// Set by the toolbar button; taken by the runner.
+    pub requested: bool,
+    pub iteration: usize,
+    pub total: usize,
+    pub running: bool,
+}
+
+impl Gallery {
+    /// Shows raw t-SNE positions (any scale) as the 3D map, with no transition.
+    pub fn show_live_positions(&mut self, raw: Vec<[f32; 3]>) {
+        if raw.len() != self.positions.len() {
+            return;
+        }
+        self.positions = view::normalise(raw, 1.25);
+        self.layout = Layout::Map3d;
+        self.transition = None;
+        self.dirty = true;
+    }
 }
 
 #[derive(Component)]
@@ -676,6 +703,7 @@ fn ui(
     loading: Option<Res<Loading>>,
     diagnostics: Option<Res<DiagnosticsStore>>,
     rig: Query<&Transform, With<Rig>>,
+    mut live: ResMut<LiveRelayout>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     let Some(mut g) = gallery else {
@@ -705,6 +733,24 @@ fn ui(
                     }
                 }
             });
+            if let Some(engine) = live.available.clone() {
+                ui.horizontal(|ui| {
+                    if live.running {
+                        ui.add(egui::ProgressBar::new(live.iteration as f32 / live.total.max(1) as f32).text(format!(
+                            "t-SNE forming: {}/{}",
+                            live.iteration, live.total
+                        )));
+                    } else if ui
+                        .button("relayout live")
+                        .on_hover_text(format!(
+                            "re-run t-SNE from scratch on the similar-works graph and watch the map form ({engine})"
+                        ))
+                        .clicked()
+                    {
+                        live.requested = true;
+                    }
+                });
+            }
             ui.separator();
             let before = g.filter.clone();
             ui.horizontal(|ui| {

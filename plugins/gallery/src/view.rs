@@ -61,7 +61,8 @@ fn median_nn_distance(points: &[V3]) -> f32 {
 }
 
 /// Scales points (about their centroid) so that the median nearest-neighbour distance is `target`.
-fn normalise(mut pts: Vec<V3>, target: f32) -> Vec<V3> {
+/// Centres `pts` and scales them so the median nearest-neighbour distance is `target`.
+pub fn normalise(mut pts: Vec<V3>, target: f32) -> Vec<V3> {
     let n = pts.len().max(1) as f32;
     let mut c = [0.0f32; 3];
     for p in &pts {

@@ -85,8 +85,8 @@ fn main() {
         let f = video.next_frame().unwrap().unwrap();
         let g = Gray::from_rgba(f.width as usize, f.height as usize, &f.rgba).unwrap();
         fit = tracker.track(&g, Some(&f.rgba)).fit.or(fit);
-        if fit.is_some() {
-            tracker.fitter.sample_patches(&g, &fit.as_ref().unwrap().params);
+        if let Some(fit) = &fit {
+            tracker.fitter.sample_patches(&g, &fit.params);
         }
     }
     let cfg = tracker.fitter.config.response;
@@ -110,7 +110,9 @@ fn main() {
                 use rayon::prelude::*;
                 out.par_chunks_mut(search * search).enumerate().for_each_init(
                     || vec![0.0f32; pw * pw],
-                    |scratch, (i, o)| experts.response(i, &patches[i * pw * pw..(i + 1) * pw * pw], search, cfg, scratch, o),
+                    |scratch, (i, o)| {
+                        experts.response(i, &patches[i * pw * pw..(i + 1) * pw * pw], search, cfg, scratch, o)
+                    },
                 );
             },
             20,
@@ -124,14 +126,18 @@ fn main() {
     let (x, _) = {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/gallery/digits.bin");
         let b = std::fs::read(p).unwrap();
-        let (rows, cols) = (u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize, u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize);
+        let (rows, cols) = (
+            u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize,
+            u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize,
+        );
         (Matrix::new(rows, cols, b[16..16 + rows * cols].iter().map(|&v| f32::from(v)).collect()), ())
     };
     let engine = GpuTsne::new(gpu.clone());
     let mut rows = Vec::new();
     for n in [500usize, 1797, 5000, 10000] {
         // Repeat the digits with a little deterministic jitter to reach n.
-        let data: Vec<f32> = (0..n * 64).map(|k| x.data[k % x.data.len()] + ((k * 2654435761) % 97) as f32 * 0.01).collect();
+        let data: Vec<f32> =
+            (0..n * 64).map(|k| x.data[k % x.data.len()] + ((k * 2654435761) % 97) as f32 * 0.01).collect();
         let xn = Matrix::new(n, 64, data);
         let iters = 60;
         let cfg = TsneConfig { dims: 3, early_iters: iters / 2, iters: iters / 2, ..Default::default() };

@@ -70,7 +70,12 @@ impl Kernel {
     }
 
     pub fn pipeline(&self, entry: &str) -> &wgpu::ComputePipeline {
-        &self.pipelines.iter().find(|(e, _)| *e == entry).unwrap_or_else(|| panic!("{}: no entry {entry}", self.label)).1
+        &self
+            .pipelines
+            .iter()
+            .find(|(e, _)| *e == entry)
+            .unwrap_or_else(|| panic!("{}: no entry {entry}", self.label))
+            .1
     }
 
     /// A bind group over `buffers`, in binding order.
@@ -80,11 +85,21 @@ impl Kernel {
             .enumerate()
             .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
             .collect();
-        device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(self.label), layout: &self.layout, entries: &entries })
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(self.label),
+            layout: &self.layout,
+            entries: &entries,
+        })
     }
 
     /// Records one dispatch of `entry` into `pass`.
-    pub fn dispatch(&self, pass: &mut wgpu::ComputePass<'_>, entry: &str, group: &wgpu::BindGroup, workgroups: [u32; 3]) {
+    pub fn dispatch(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        entry: &str,
+        group: &wgpu::BindGroup,
+        workgroups: [u32; 3],
+    ) {
         pass.set_pipeline(self.pipeline(entry));
         pass.set_bind_group(0, group, &[]);
         pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);

@@ -24,7 +24,7 @@ pub mod responses;
 pub mod tsne;
 
 pub use context::{Gpu, GpuError, gpu_required};
-
+pub use plugin::{ComputeChoice, GpuPlugin, GpuStatus};
 
 #[cfg(test)]
 mod tests;

@@ -85,7 +85,8 @@ impl LumaJob {
 
     /// Records both dispatches.
     pub fn encode(&self, kernel: &Kernel, encoder: &mut wgpu::CommandEncoder) {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("luma"), timestamp_writes: None });
+        let mut pass =
+            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("luma"), timestamp_writes: None });
         let (src, dst) = (self.dims.src_w * self.dims.src_h, self.dims.dst_w * self.dims.dst_h);
         kernel.dispatch(&mut pass, "full", &self.group, groups_for(src.div_ceil(4), 64));
         kernel.dispatch(&mut pass, "resized", &self.group, groups_for(dst.div_ceil(4), 64));
@@ -93,7 +94,13 @@ impl LumaJob {
 }
 
 /// Standalone: one frame through the kernel, both images read back.
-pub fn run(gpu: &Gpu, kernel: &Kernel, rgba: &[u8], src: (usize, usize), dst: (usize, usize)) -> Result<(Gray, Gray), GpuError> {
+pub fn run(
+    gpu: &Gpu,
+    kernel: &Kernel,
+    rgba: &[u8],
+    src: (usize, usize),
+    dst: (usize, usize),
+) -> Result<(Gray, Gray), GpuError> {
     if src.0 == 0 || src.1 == 0 || dst.0 == 0 || dst.1 == 0 || rgba.len() != src.0 * src.1 * 4 {
         return Err(GpuError::Unsupported(format!(
             "luma: a {}×{} frame needs {} RGBA bytes and a non-empty target (got {} bytes, target {}×{})",

@@ -144,7 +144,8 @@ impl GpuResponses {
             logistic: u32::from(cfg.logistic == Logistic::Bias),
             _pad: 0,
         };
-        let (Some(pbuf), Some(obuf), Some(staging), Some(group)) = (&self.patches, &self.out, &self.staging, &self.group)
+        let (Some(pbuf), Some(obuf), Some(staging), Some(group)) =
+            (&self.patches, &self.out, &self.staging, &self.group)
         else {
             return Err(GpuError::Unsupported("responses: buffers missing".into()));
         };
@@ -153,7 +154,8 @@ impl GpuResponses {
         q.write_buffer(pbuf, 0, bytemuck::cast_slice(&patches[..n * pw * pw]));
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("responses"), timestamp_writes: None });
+            let mut pass = enc
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("responses"), timestamp_writes: None });
             self.kernel.dispatch(&mut pass, "main", group, [n as u32, 1, 1]);
         }
         let size = (n * search * search * 4) as u64;

@@ -139,7 +139,9 @@ fn tsne_gradient_equals_the_exact_cpu_gradient() {
             let g_cpu = tsne::exact_gradient(&p, y, exag);
             let scale = g_cpu.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let worst = g_gpu.iter().zip(&g_cpu).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-            eprintln!("t-SNE {dims}D gradient (exaggeration {exag}): worst |GPU − CPU| = {worst:.2e} of max |g| {scale:.2e}");
+            eprintln!(
+                "t-SNE {dims}D gradient (exaggeration {exag}): worst |GPU − CPU| = {worst:.2e} of max |g| {scale:.2e}"
+            );
             // f32 on the GPU (Z summed per point then across points) vs f64 on the CPU.
             assert!(worst <= 2e-3 * scale, "{dims}D: worst {worst} vs scale {scale}");
         }
@@ -156,8 +158,11 @@ fn gpu_tsne_lays_out_the_digits_as_well_as_the_cpu() {
     let y_cpu = tsne::tsne(&x, &cfg, None);
     let (p, _) = tsne::affinities_and_init(&x, &cfg);
     let (kl_gpu, kl_cpu) = (tsne::kl_divergence(&p, &y_gpu), tsne::kl_divergence(&p, &y_cpu));
-    let (acc_gpu, acc_cpu) = (tsne::knn_label_accuracy(&y_gpu, &labels, 10), tsne::knn_label_accuracy(&y_cpu, &labels, 10));
-    eprintln!("digits 2D, 500 iterations: KL GPU {kl_gpu:.4} vs CPU {kl_cpu:.4}; 10-NN label accuracy {acc_gpu:.3} vs {acc_cpu:.3}");
+    let (acc_gpu, acc_cpu) =
+        (tsne::knn_label_accuracy(&y_gpu, &labels, 10), tsne::knn_label_accuracy(&y_cpu, &labels, 10));
+    eprintln!(
+        "digits 2D, 500 iterations: KL GPU {kl_gpu:.4} vs CPU {kl_cpu:.4}; 10-NN label accuracy {acc_gpu:.3} vs {acc_cpu:.3}"
+    );
     assert!(y_gpu.data.iter().all(|v| v.is_finite()));
     // Exact repulsion on the GPU, Barnes–Hut (θ = 0.5) on the CPU: same objective, the GPU at
     // least as good up to run-to-run variation.

@@ -55,10 +55,18 @@ pub struct TsneRun {
 
 impl TsneRun {
     /// Uploads P and the initial positions (`init`: n × dims, dims 2 or 3).
-    pub fn new(device: &wgpu::Device, kernel: &Kernel, p: &Affinities, init: &Matrix, cfg: &TsneConfig) -> Result<TsneRun, GpuError> {
+    pub fn new(
+        device: &wgpu::Device,
+        kernel: &Kernel,
+        p: &Affinities,
+        init: &Matrix,
+        cfg: &TsneConfig,
+    ) -> Result<TsneRun, GpuError> {
         let (n, dims) = (init.rows, init.cols);
         if !(2..=3).contains(&dims) || n < 2 || p.indptr.len() != n + 1 {
-            return Err(GpuError::Unsupported(format!("GPU t-SNE needs ≥ 2 points in 2 or 3 dimensions (got {n} × {dims})")));
+            return Err(GpuError::Unsupported(format!(
+                "GPU t-SNE needs ≥ 2 points in 2 or 3 dimensions (got {n} × {dims})"
+            )));
         }
         let mut y4 = vec![0.0f32; n * 4];
         for i in 0..n {
@@ -110,20 +118,28 @@ impl TsneRun {
     /// the end of early exaggeration, since the parameters are written once per submission).
     pub fn batch_len(&self, want: usize) -> usize {
         let left = self.total_iterations().saturating_sub(self.iteration);
-        let phase_end = if self.iteration < self.cfg.early_iters { self.cfg.early_iters } else { self.total_iterations() };
+        let phase_end =
+            if self.iteration < self.cfg.early_iters { self.cfg.early_iters } else { self.total_iterations() };
         want.min(left).min(phase_end - self.iteration)
     }
 
     /// Writes the parameters of the next batch and records up to `want` iterations; returns how
     /// many were recorded. The caller submits `encoder` before writing parameters again.
-    pub fn encode_batch(&mut self, kernel: &Kernel, queue: &wgpu::Queue, encoder: &mut wgpu::CommandEncoder, want: usize) -> usize {
+    pub fn encode_batch(
+        &mut self,
+        kernel: &Kernel,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        want: usize,
+    ) -> usize {
         let count = self.batch_len(want);
         if count == 0 {
             return 0;
         }
         queue.write_buffer(&self.uniform, 0, bytemuck::bytes_of(&self.params(self.iteration)));
         let n = self.n as u32;
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("tsne"), timestamp_writes: None });
+        let mut pass =
+            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("tsne"), timestamp_writes: None });
         for _ in 0..count {
             kernel.dispatch(&mut pass, "repulsion", &self.group, groups_for(n, WG));
             kernel.dispatch(&mut pass, "reduce", &self.group, [1, 1, 1]);
@@ -156,7 +172,13 @@ impl TsneRun {
     }
 
     /// Runs all remaining iterations, waiting for the GPU every `batch` iterations (progress).
-    pub fn run_to_end(&mut self, gpu: &Gpu, kernel: &Kernel, batch: usize, progress: Option<Progress<'_>>) -> Result<Matrix, GpuError> {
+    pub fn run_to_end(
+        &mut self,
+        gpu: &Gpu,
+        kernel: &Kernel,
+        batch: usize,
+        progress: Option<Progress<'_>>,
+    ) -> Result<Matrix, GpuError> {
         let total = self.total_iterations();
         while self.iteration < total {
             let mut enc = gpu.device.create_command_encoder(&Default::default());
@@ -183,7 +205,10 @@ impl TsneRun {
         let mut enc = gpu.device.create_command_encoder(&Default::default());
         {
             let n = self.n as u32;
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("tsne gradient"), timestamp_writes: None });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("tsne gradient"),
+                timestamp_writes: None,
+            });
             kernel.dispatch(&mut pass, "repulsion", &self.group, groups_for(n, WG));
             kernel.dispatch(&mut pass, "reduce", &self.group, [1, 1, 1]);
             kernel.dispatch(&mut pass, "gradient", &self.group, groups_for(n, WG));
