@@ -60,6 +60,9 @@ pub fn build_app(config: AppConfig) -> App {
             primary_window: Some(Window {
                 title: WINDOW_TITLE.into(),
                 resolution: WindowResolution::new(WINDOW_SIZE.0, WINDOW_SIZE.1),
+                // The web page's <canvas id="headroom">, filling its parent.
+                canvas: cfg!(target_arch = "wasm32").then(|| "#headroom".to_string()),
+                fit_canvas_to_parent: true,
                 ..default()
             }),
             ..default()

@@ -5,8 +5,11 @@
 
 pub mod app;
 pub mod cli;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod fit_cmd;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod gallery_cmd;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod probe;
 pub mod screens;
 pub mod settings;

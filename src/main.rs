@@ -1,14 +1,52 @@
+#[cfg(not(target_arch = "wasm32"))]
 use std::process::ExitCode;
 
+#[cfg(not(target_arch = "wasm32"))]
 use anyhow::Context;
+#[cfg(not(target_arch = "wasm32"))]
 use clap::Parser;
 use headroom::app::{AppConfig, build_app};
+#[cfg(not(target_arch = "wasm32"))]
 use headroom::cli::{Cli, Command, ConvertWhat};
 use headroom::screens::Screen;
+#[cfg(not(target_arch = "wasm32"))]
 use headroom::settings::SettingsStore;
+use headroom_capture::SourceSpec;
 use headroom_capture::source::OpenOptions;
-use headroom_capture::{SourceSpec, open_with_fallback};
+#[cfg(not(target_arch = "wasm32"))]
+use headroom_capture::open_with_fallback;
 
+/// The web build: the camera through getUserMedia (a refusal, or no camera, switches to the demo
+/// clip with a notice once the browser answers), the start menu, assets over HTTP.
+/// `?source=demo` in the page address starts with the demo clip.
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    let open_options = OpenOptions::default();
+    let query = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
+    let spec = if query.contains("source=demo") { SourceSpec::Demo } else { SourceSpec::Webcam(0) };
+    let (source, notice) = match headroom_capture::open_source(&spec, open_options) {
+        Ok(s) => (s, None),
+        Err(e) => match headroom_capture::open_source(&SourceSpec::Demo, open_options) {
+            Ok(s) => (s, Some(format!("{e} — showing the demo clip instead"))),
+            Err(e2) => panic!("no frame source: {e}; the demo clip failed too: {e2}"),
+        },
+    };
+    build_app(AppConfig {
+        start: Screen::Menu,
+        source,
+        notice,
+        open_options,
+        settings: Default::default(),
+        store: None,
+        headless: false,
+        facekat_seed: None,
+        gallery: None,
+        compute: Default::default(),
+    })
+    .run();
+}
+
+#[cfg(not(target_arch = "wasm32"))]
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -20,6 +58,7 @@ fn main() -> ExitCode {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Some(Command::Cameras) => return list_cameras(),
@@ -99,6 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn list_cameras() -> anyhow::Result<()> {
     match headroom_capture::webcam::list_cameras() {
         Ok(cams) if cams.is_empty() => println!("no cameras found"),

@@ -5,7 +5,19 @@ use headroom_capture::{CameraImage, CaptureStatus};
 use super::{Screen, preview};
 
 pub(super) fn plugin(app: &mut App) {
-    app.add_systems(EguiPrimaryContextPass, menu_ui.run_if(in_state(Screen::Menu)));
+    app.add_systems(EguiPrimaryContextPass, menu_ui.run_if(in_state(Screen::Menu)))
+        .add_systems(OnEnter(Screen::Menu), || info!("headroom: menu shown"))
+        .add_systems(Update, menu_keys.run_if(in_state(Screen::Menu)));
+}
+
+/// Keys 1–5 open the entries in order (the menu works without a mouse).
+fn menu_keys(keys: Res<ButtonInput<KeyCode>>, mut next: ResMut<NextState<Screen>>) {
+    const KEYS: [KeyCode; 5] = [KeyCode::Digit1, KeyCode::Digit2, KeyCode::Digit3, KeyCode::Digit4, KeyCode::Digit5];
+    for (key, (screen, _)) in KEYS.iter().zip(ENTRIES) {
+        if keys.just_pressed(*key) {
+            next.set(screen);
+        }
+    }
 }
 
 const ENTRIES: [(Screen, &str); 5] = [
@@ -31,9 +43,9 @@ fn menu_ui(
         ui.label("Your webcam as a head and face tracker.");
         ui.add_space(24.0);
         ui.columns(2, |cols| {
-            for (screen, blurb) in ENTRIES {
-                let button =
-                    egui::Button::new(egui::RichText::new(screen.title()).size(22.0)).min_size(egui::vec2(220.0, 44.0));
+            for (k, (screen, blurb)) in ENTRIES.into_iter().enumerate() {
+                let button = egui::Button::new(egui::RichText::new(format!("{}  {}", k + 1, screen.title())).size(22.0))
+                    .min_size(egui::vec2(220.0, 44.0));
                 if cols[0].add(button).clicked() {
                     next.set(screen);
                 }

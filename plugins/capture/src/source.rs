@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CaptureError, DEMO_CLIP, Frame, ImageSequenceSource, VideoSource};
+use crate::{CaptureError, Frame};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::{DEMO_CLIP, ImageSequenceSource, VideoSource};
 
 /// Where frames come from, as written on the command line and in the settings file:
 /// `webcam`, `webcam:N`, `video:PATH`, `images:DIR`, `demo`.
@@ -110,17 +112,33 @@ impl Default for OpenOptions {
 /// Opens exactly the source asked for.
 pub fn open_source(spec: &SourceSpec, opts: OpenOptions) -> Result<Box<dyn FrameSource>, CaptureError> {
     Ok(match spec {
+        #[cfg(not(target_arch = "wasm32"))]
         SourceSpec::Demo => {
             Box::new(VideoSource::from_bytes(DEMO_CLIP.to_vec(), "demo clip (franck.mp4)")?.looping(opts.looping))
         }
+        #[cfg(not(target_arch = "wasm32"))]
         SourceSpec::Video(path) => Box::new(VideoSource::open(path)?.looping(opts.looping)),
+        #[cfg(not(target_arch = "wasm32"))]
         SourceSpec::Images(dir) => Box::new(ImageSequenceSource::open(dir, opts.images_fps)?.looping(opts.looping)),
         #[cfg(not(target_arch = "wasm32"))]
         SourceSpec::Webcam(index) => Box::new(crate::webcam::WebcamSource::open(*index)?),
+        // The web: a <video> element fed by getUserMedia or by a URL (the browser decodes).
         #[cfg(target_arch = "wasm32")]
-        SourceSpec::Webcam(_) => {
-            return Err(CaptureError::Unsupported("the web build captures through getUserMedia".into()));
+        SourceSpec::Demo => Box::new(crate::web::WebVideoSource::url(crate::DEMO_CLIP_URL, "demo clip (franck.mp4)", opts.looping)?),
+        #[cfg(target_arch = "wasm32")]
+        SourceSpec::Video(path) => {
+            let url = path.to_string_lossy().into_owned();
+            Box::new(crate::web::WebVideoSource::url(&url, &url, opts.looping)?)
         }
+        #[cfg(target_arch = "wasm32")]
+        SourceSpec::Images(dir) => {
+            return Err(CaptureError::Unsupported(format!(
+                "{}: image folders are not readable from a web page; use the camera or a video URL",
+                dir.display()
+            )));
+        }
+        #[cfg(target_arch = "wasm32")]
+        SourceSpec::Webcam(_) => Box::new(crate::web::WebVideoSource::camera()?),
     })
 }
 

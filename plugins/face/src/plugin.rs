@@ -71,7 +71,7 @@ struct TrackerSlot {
     idle: Option<Box<FaceTracker>>,
     job: Option<Task<JobResult>>,
     last_seq: Option<u64>,
-    started: Option<std::time::Instant>,
+    started: Option<web_time::Instant>,
 }
 
 pub struct FacePlugin {
@@ -125,9 +125,9 @@ fn start_job(
     let Some(mut tracker) = slot.idle.take() else { return };
     slot.last_seq = Some(frame.seq);
     let keep = settings.keep_responses;
-    slot.started = Some(std::time::Instant::now());
+    slot.started = Some(web_time::Instant::now());
     slot.job = Some(AsyncComputeTaskPool::get().spawn(async move {
-        let t = std::time::Instant::now();
+        let t = web_time::Instant::now();
         let out = match Gray::from_rgba(frame.width as usize, frame.height as usize, &frame.rgba) {
             Some(g) => tracker.track(&g, Some(&frame.rgba)),
             None => TrackOutput::default(),

@@ -3,7 +3,7 @@
 //! camshift as the cheap fallback while the fit is unsure → drift score every 10 frames →
 //! on loss, detect again.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use crate::camshift::CamShift;
 use crate::fit::{FitConfig, FitError, Fitter};

@@ -89,7 +89,7 @@ impl<S: States + FreelyMutableState + Copy> Plugin for FaceKatPlugin<S> {
 
 fn new_seed(seed: &FaceKatSeed) -> u64 {
     seed.0.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+        web_time::SystemTime::now().duration_since(web_time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
     })
 }
 
@@ -150,6 +150,7 @@ fn controls(
 ) {
     match run.phase {
         Phase::Ready if keys.just_pressed(KeyCode::Space) => {
+            info!("facekat: playing");
             run.phase = Phase::Playing;
             run.first_play = false;
             sound.write(FaceKatSound(Sfx::Start));

@@ -6,6 +6,8 @@
 //! outliers. The logic lives in [`crate::view`]; this file is glue.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bevy::asset::RenderAssetUsages;
 use bevy::camera::ClearColorConfig;
@@ -35,6 +37,10 @@ pub struct GallerySource(pub PathBuf);
 
 /// The bundled demo collection's manifest.
 pub fn default_manifest() -> PathBuf {
+    if cfg!(target_arch = "wasm32") {
+        // Served beside the page.
+        return PathBuf::from("assets/gallery/public-art/manifest.json");
+    }
     crate::build::find_asset("gallery/public-art/manifest.json")
 }
 
@@ -111,6 +117,8 @@ struct Loading {
     task: Option<Task<Result<Loaded, String>>>,
     error: Option<String>,
     path: PathBuf,
+    /// Files read so far and in all (the manifest, then the atlases).
+    progress: Arc<(AtomicUsize, AtomicUsize)>,
 }
 
 /// Camera flight to a work.
@@ -191,8 +199,10 @@ fn start_loading<S: States + Copy>(
 ) {
     let path = src.0.clone();
     let p = path.clone();
-    let task = AsyncComputeTaskPool::get().spawn(async move { load(&p) });
-    commands.insert_resource(Loading { task: Some(task), error: None, path });
+    let progress: Arc<(AtomicUsize, AtomicUsize)> = Arc::default();
+    let pr = progress.clone();
+    let task = AsyncComputeTaskPool::get().spawn(async move { load(&p, &pr).await });
+    commands.insert_resource(Loading { task: Some(task), error: None, path, progress });
     commands
         .spawn((
             Name::new("gallery rig"),
@@ -213,13 +223,45 @@ fn start_loading<S: States + Copy>(
         });
 }
 
-fn load(path: &std::path::Path) -> Result<Loaded, String> {
-    let manifest = Manifest::load(path).map_err(|e| e.to_string())?;
+/// A file's bytes: from disk natively, over HTTP (relative to the page) in the web build.
+async fn read_bytes(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen_futures::JsFuture;
+        let url = path.to_string_lossy().replace('\\', "/");
+        let fail = |what: &str, e: wasm_bindgen::JsValue| format!("cannot fetch {url}: {what} ({e:?})");
+        let window = web_sys::window().ok_or_else(|| format!("cannot fetch {url}: no browser window"))?;
+        let resp = JsFuture::from(window.fetch_with_str(&url)).await.map_err(|e| fail("network", e))?;
+        let resp: web_sys::Response = resp.dyn_into().map_err(|e| fail("not a response", e))?;
+        if !resp.ok() {
+            return Err(format!("cannot fetch {url}: HTTP {}", resp.status()));
+        }
+        let buf = JsFuture::from(resp.array_buffer().map_err(|e| fail("body", e))?).await.map_err(|e| fail("body", e))?;
+        Ok(js_sys::Uint8Array::new(&buf).to_vec())
+    }
+}
+
+async fn load(path: &std::path::Path, progress: &(AtomicUsize, AtomicUsize)) -> Result<Loaded, String> {
+    progress.1.store(1, Ordering::Relaxed);
+    let bytes = read_bytes(path).await?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
+    let manifest = Manifest::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
+    progress.0.store(1, Ordering::Relaxed);
+    progress.1.store(1 + (0..manifest.tiers.len()).map(|t| manifest.atlas_paths(path, t).len()).sum::<usize>(), Ordering::Relaxed);
     let mut atlases = Vec::new();
     for t in 0..manifest.tiers.len() {
         let mut tier = Vec::new();
         for (a, file) in manifest.atlas_paths(path, t).into_iter().enumerate() {
-            let img = image::open(&file).map_err(|e| format!("cannot read atlas {}: {e}", file.display()))?.to_rgba8();
+            let bytes = read_bytes(&file).await?;
+            let img = image::load_from_memory(&bytes)
+                .map_err(|e| format!("cannot read atlas {}: {e}", file.display()))?
+                .to_rgba8();
+            progress.0.fetch_add(1, Ordering::Relaxed);
             let want = manifest.tiers[t].atlas_sizes[a];
             if [img.width(), img.height()] != want {
                 return Err(format!(
@@ -709,7 +751,10 @@ fn ui(
     let Some(mut g) = gallery else {
         let msg = match loading.as_deref() {
             Some(Loading { error: Some(e), .. }) => format!("Cannot open the gallery: {e}\n\nEsc: back to the menu."),
-            Some(l) => format!("Loading {} …", l.path.display()),
+            Some(l) => {
+                let (done, all) = (l.progress.0.load(Ordering::Relaxed), l.progress.1.load(Ordering::Relaxed));
+                format!("Loading {} … ({done} of {} files)", l.path.display(), all.max(1))
+            }
             None => "Loading …".into(),
         };
         egui::Area::new("gallery_loading".into()).anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0]).show(&ctx, |ui| {

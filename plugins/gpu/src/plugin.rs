@@ -11,7 +11,6 @@
 //!   observer), so the map forms on screen without a frame ever waiting for the GPU.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use bevy::prelude::*;
 use bevy::render::gpu_readback::{Readback, ReadbackComplete};
@@ -27,7 +26,6 @@ use headroom_gallery::{Gallery, LiveRelayout};
 
 use crate::context::Gpu;
 use crate::kernel::Kernel;
-use crate::responses::GpuResponses;
 use crate::tsne::TsneRun;
 
 /// Where a kernel runs.
@@ -132,11 +130,19 @@ impl Plugin for GpuPlugin {
                 .insert_resource(channel)
                 .init_resource::<LiveRender>()
                 .add_systems(RenderStartup, |mut r: ResMut<LiveRender>, device: Res<RenderDevice>| {
-                    r.kernel = Some(crate::tsne::kernel(device.wgpu_device()));
+                    if has_compute(&device) {
+                        r.kernel = Some(crate::tsne::kernel(device.wgpu_device()));
+                    }
                 })
                 .add_systems(RenderGraph, live_tsne_step);
         }
     }
+}
+
+/// Whether the device runs our compute kernels (WebGL2 and other downlevel devices do not).
+pub fn has_compute(device: &RenderDevice) -> bool {
+    let l = device.limits();
+    l.max_compute_workgroup_size_x >= 256 && l.max_compute_invocations_per_workgroup >= 256 && l.max_storage_buffers_per_shader_stage >= 8
 }
 
 fn app_gpu(device: &RenderDevice, queue: &RenderQueue, info: &RenderAdapterInfo) -> Gpu {
@@ -159,9 +165,17 @@ fn start_choice(
     };
     let gpu = app_gpu(&device, &queue, &info);
     status.adapter = Some(gpu.describe());
+    if !has_compute(&device) {
+        status.face_responses = format!("cpu ({} has no compute shaders)", gpu.describe());
+        return;
+    }
     live.available = Some(format!("GPU: {}", gpu.info.name));
     match choice {
         ComputeChoice::Cpu => status.face_responses = "cpu (chosen by setting)".into(),
+        // The engine waits for its readback inside the tracking job, which a browser cannot do.
+        _ if cfg!(target_arch = "wasm32") => {
+            status.face_responses = "cpu (web build: GPU responses need a blocking readback)".into()
+        }
         ComputeChoice::Gpu | ComputeChoice::Auto => {
             commands
                 .insert_resource(ChoiceTask(AsyncComputeTaskPool::get().spawn(async move { measure(gpu, choice) })));
@@ -170,9 +184,17 @@ fn start_choice(
     }
 }
 
+#[cfg(target_arch = "wasm32")]
+fn measure(_gpu: Gpu, _choice: ComputeChoice) -> Choice {
+    (None, "cpu".into(), None)
+}
+
 /// Times one frame's 71 response maps on the CPU and on the GPU, on patches sampled where the
 /// tracker fits the demo clip's face, and picks per `choice`.
+#[cfg(not(target_arch = "wasm32"))]
 fn measure(gpu: Gpu, choice: ComputeChoice) -> Choice {
+    use crate::responses::GpuResponses;
+    use std::time::Instant;
     let name = gpu.info.name.clone();
     let mut engine = GpuResponses::new(gpu);
     let result = (|| -> Result<(f64, f64), String> {

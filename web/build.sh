@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Builds the web app into web/dist/: the WebGPU and the WebGL2 build (the page picks one at load
+# time), the page, and the assets it fetches over HTTP (demo clip, demo gallery).
+#   web/build.sh            both builds
+#   web/build.sh webgl2     only one (e.g. for the headless page test)
+# Needs: rustup target wasm32-unknown-unknown; wasm-bindgen-cli at exactly the version in
+# Cargo.lock (installed into ~/.cache/headroom-tools if missing); wasm-opt (Debian binaryen) if present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+builds=("$@")
+[ ${#builds[@]} -eq 0 ] && builds=(webgpu webgl2)
+want=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+tools="${HEADROOM_TOOLS:-$HOME/.cache/headroom-tools}"
+export PATH="$tools/bin:$PATH"
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+  echo "installing wasm-bindgen-cli $want (Cargo.lock's wasm-bindgen) into $tools"
+  # --locked where the registry has every locked dependency; without it otherwise.
+  cargo install -q --locked wasm-bindgen-cli --version "$want" --root "$tools" \
+    || cargo install -q wasm-bindgen-cli --version "$want" --root "$tools"
+fi
+rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+target="${CARGO_TARGET_DIR:-target}"
+dist=web/dist
+mkdir -p "$dist"
+for b in "${builds[@]}"; do
+  start=$(date +%s)
+  # Separate target dirs: the two renderer features would otherwise rebuild each other.
+  CARGO_TARGET_DIR="$target/web-$b" cargo build --release --target wasm32-unknown-unknown --no-default-features --features "$b" --bin headroom
+  rm -rf "$dist/$b"
+  wasm-bindgen --target web --no-typescript --out-dir "$dist/$b" --out-name headroom \
+    "$target/web-$b/wasm32-unknown-unknown/release/headroom.wasm"
+  if command -v wasm-opt >/dev/null && [ "${HEADROOM_WASM_OPT:-1}" = 1 ]; then
+    # The features rustc's wasm32 target emits (reference types are what wasm-bindgen's externref
+    # table needs).
+    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+      --enable-reference-types --enable-multivalue \
+      "$dist/$b/headroom_bg.wasm" -o "$dist/$b/headroom_bg.wasm.opt" && mv "$dist/$b/headroom_bg.wasm.opt" "$dist/$b/headroom_bg.wasm"
+  fi
+  raw=$(stat -c %s "$dist/$b/headroom_bg.wasm")
+  gz=$(gzip -9 -c "$dist/$b/headroom_bg.wasm" | wc -c)
+  echo "$b: headroom_bg.wasm $((raw / 1048576)) MiB raw, $((gz / 1048576)) MiB gzip ($raw / $gz bytes), built in $(( $(date +%s) - start )) s"
+done
+cp web/index.html "$dist/"
+mkdir -p "$dist/assets/demo" "$dist/assets/gallery"
+cp assets/demo/franck.mp4 "$dist/assets/demo/"
+rm -rf "$dist/assets/gallery/public-art"
+mkdir -p "$dist/assets/gallery/public-art"
+cp assets/gallery/public-art/manifest.json assets/gallery/public-art/*.jpg "$dist/assets/gallery/public-art/" 2>/dev/null || true
+cp assets/gallery/public-art/*.png "$dist/assets/gallery/public-art/" 2>/dev/null || true
+echo "web/dist ready: serve it with web/serve"

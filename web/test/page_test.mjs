@@ -1,0 +1,92 @@
+// Loads the served web build in Debian's headless Chromium with a fake camera and checks, from
+// the app's own log lines: the menu appears, the fake camera's frames reach the app, FaceKat
+// starts. Saves a screenshot (docs/web.png) and prints load-to-menu time.
+//   node web/test/page_test.mjs [--build webgl2|webgpu] [--port 8093] [--shot docs/web.png]
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+const port = Number(arg('port', '8093'));
+const build = arg('build', 'webgl2');
+const shot = path.resolve(repo, arg('shot', 'docs/web.png'));
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+const server = spawn('python3', [path.join(repo, 'web/serve'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+await new Promise((ok, bad) => {
+  server.stdout.on('data', (d) => String(d).includes('serving') && ok());
+  server.on('exit', (c) => bad(new Error(`web/serve exited with ${c} (did web/build.sh run?)`)));
+});
+
+const logs = [];
+const waiters = [];
+const seen = (needle) => logs.some((l) => l.includes(needle));
+const waitFor = (needle, seconds) =>
+  new Promise((ok, bad) => {
+    if (seen(needle)) return ok();
+    const timer = setTimeout(() => bad(new Error(`no "${needle}" in the page's log after ${seconds} s`)), seconds * 1000);
+    waiters.push({ needle, done: () => (clearTimeout(timer), ok()), fail: (e) => (clearTimeout(timer), bad(e)) });
+  });
+
+let browser;
+let failed = false;
+try {
+  browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: [
+      '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--disable-quic',
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+      '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await context.grantPermissions(['camera'], { origin: `http://127.0.0.1:${port}` });
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    const text = m.text();
+    logs.push(text);
+    if (/headroom|capture|facekat|panicked|error/i.test(text)) console.log(`  page: ${text.slice(0, 200)}`);
+    for (const w of waiters.splice(0)) (text.includes(w.needle) ? w.done() : waiters.push(w));
+    if (text.includes('headroom: load failed') || text.includes('panicked at')) {
+      for (const w of waiters.splice(0)) w.fail(new Error(`the page failed: ${text.slice(0, 300)}`));
+    }
+  });
+  page.on('pageerror', (e) => console.log(`  page error: ${e}`));
+  const t0 = Date.now();
+  await page.goto(`http://127.0.0.1:${port}/?build=${build}`);
+  await waitFor('headroom: menu shown', 300);
+  const toMenu = (Date.now() - t0) / 1000;
+  console.log(`menu shown ${toMenu.toFixed(1)} s after navigation (${build} build)`);
+  await waitFor('capture: first frame', 120);
+  const frame = logs.find((l) => l.includes('capture: first frame'));
+  if (!frame.includes('camera')) throw new Error(`the first frame did not come from the (fake) camera: ${frame}`);
+  console.log(`fake camera frames reach the app: ${frame.slice(frame.indexOf('capture:'))}`);
+  await page.focus('#headroom');
+  await page.keyboard.press('1');
+  await sleep(3000);
+  await page.keyboard.press('Space');
+  await waitFor('facekat: playing', 120);
+  console.log('FaceKat started');
+  await sleep(4000);
+  await page.screenshot({ path: shot });
+  console.log(`screenshot: ${path.relative(repo, shot)}`);
+  if (seen('panicked')) throw new Error('the app panicked (see the log above)');
+  console.log(`PAGE TEST PASSED (load to menu ${toMenu.toFixed(1)} s)`);
+} catch (e) {
+  failed = true;
+  console.error(`PAGE TEST FAILED: ${e.message}`);
+} finally {
+  if (browser) await browser.close();
+  server.kill();
+}
+process.exit(failed ? 1 : 0);
