@@ -12,9 +12,9 @@ use headroom::screens::Screen;
 #[cfg(not(target_arch = "wasm32"))]
 use headroom::settings::SettingsStore;
 use headroom_capture::SourceSpec;
-use headroom_capture::source::OpenOptions;
 #[cfg(not(target_arch = "wasm32"))]
 use headroom_capture::open_with_fallback;
+use headroom_capture::source::OpenOptions;
 
 /// The web build: the camera through getUserMedia (a refusal, or no camera, switches to the demo
 /// clip with a notice once the browser answers), the start menu, assets over HTTP.

@@ -44,8 +44,9 @@ fn menu_ui(
         ui.add_space(24.0);
         ui.columns(2, |cols| {
             for (k, (screen, blurb)) in ENTRIES.into_iter().enumerate() {
-                let button = egui::Button::new(egui::RichText::new(format!("{}  {}", k + 1, screen.title())).size(22.0))
-                    .min_size(egui::vec2(220.0, 44.0));
+                let button =
+                    egui::Button::new(egui::RichText::new(format!("{}  {}", k + 1, screen.title())).size(22.0))
+                        .min_size(egui::vec2(220.0, 44.0));
                 if cols[0].add(button).clicked() {
                     next.set(screen);
                 }

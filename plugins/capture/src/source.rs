@@ -124,7 +124,9 @@ pub fn open_source(spec: &SourceSpec, opts: OpenOptions) -> Result<Box<dyn Frame
         SourceSpec::Webcam(index) => Box::new(crate::webcam::WebcamSource::open(*index)?),
         // The web: a <video> element fed by getUserMedia or by a URL (the browser decodes).
         #[cfg(target_arch = "wasm32")]
-        SourceSpec::Demo => Box::new(crate::web::WebVideoSource::url(crate::DEMO_CLIP_URL, "demo clip (franck.mp4)", opts.looping)?),
+        SourceSpec::Demo => {
+            Box::new(crate::web::WebVideoSource::url(crate::DEMO_CLIP_URL, "demo clip (franck.mp4)", opts.looping)?)
+        }
         #[cfg(target_arch = "wasm32")]
         SourceSpec::Video(path) => {
             let url = path.to_string_lossy().into_owned();

@@ -80,7 +80,9 @@ impl WebVideoSource {
             .ok_or_else(|| CaptureError::NoCamera(" (no browser window)".into()))?
             .navigator()
             .media_devices()
-            .map_err(|_| CaptureError::NoCamera(" (this page has no camera access: it needs https or localhost)".into()))?;
+            .map_err(|_| {
+                CaptureError::NoCamera(" (this page has no camera access: it needs https or localhost)".into())
+            })?;
         let constraints = web_sys::MediaStreamConstraints::new();
         constraints.set_video(&JsValue::TRUE);
         let promise = devices
@@ -99,7 +101,16 @@ impl WebVideoSource {
                 Err(e) => s.borrow_mut().error = Some(js_err(e)),
             }
         });
-        Ok(WebVideoSource(Inner { video, canvas, ctx, shared, last_time: -1.0, seq: 0, name: "camera".into(), camera: true }))
+        Ok(WebVideoSource(Inner {
+            video,
+            canvas,
+            ctx,
+            shared,
+            last_time: -1.0,
+            seq: 0,
+            name: "camera".into(),
+            camera: true,
+        }))
     }
 
     /// A video file at `url` (relative to the page), played muted and, if asked, looped.
@@ -119,7 +130,16 @@ impl WebVideoSource {
                 Err(e) => s.borrow_mut().error = Some(format!("{u}: {}", js_err(e))),
             }
         });
-        Ok(WebVideoSource(Inner { video, canvas, ctx, shared, last_time: -1.0, seq: 0, name: name.into(), camera: false }))
+        Ok(WebVideoSource(Inner {
+            video,
+            canvas,
+            ctx,
+            shared,
+            last_time: -1.0,
+            seq: 0,
+            name: name.into(),
+            camera: false,
+        }))
     }
 }
 

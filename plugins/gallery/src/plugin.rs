@@ -241,7 +241,8 @@ async fn read_bytes(path: &std::path::Path) -> Result<Vec<u8>, String> {
         if !resp.ok() {
             return Err(format!("cannot fetch {url}: HTTP {}", resp.status()));
         }
-        let buf = JsFuture::from(resp.array_buffer().map_err(|e| fail("body", e))?).await.map_err(|e| fail("body", e))?;
+        let buf =
+            JsFuture::from(resp.array_buffer().map_err(|e| fail("body", e))?).await.map_err(|e| fail("body", e))?;
         Ok(js_sys::Uint8Array::new(&buf).to_vec())
     }
 }
@@ -252,7 +253,10 @@ async fn load(path: &std::path::Path, progress: &(AtomicUsize, AtomicUsize)) -> 
     let text = String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
     let manifest = Manifest::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
     progress.0.store(1, Ordering::Relaxed);
-    progress.1.store(1 + (0..manifest.tiers.len()).map(|t| manifest.atlas_paths(path, t).len()).sum::<usize>(), Ordering::Relaxed);
+    progress.1.store(
+        1 + (0..manifest.tiers.len()).map(|t| manifest.atlas_paths(path, t).len()).sum::<usize>(),
+        Ordering::Relaxed,
+    );
     let mut atlases = Vec::new();
     for t in 0..manifest.tiers.len() {
         let mut tier = Vec::new();

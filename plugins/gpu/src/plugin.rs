@@ -142,7 +142,9 @@ impl Plugin for GpuPlugin {
 /// Whether the device runs our compute kernels (WebGL2 and other downlevel devices do not).
 pub fn has_compute(device: &RenderDevice) -> bool {
     let l = device.limits();
-    l.max_compute_workgroup_size_x >= 256 && l.max_compute_invocations_per_workgroup >= 256 && l.max_storage_buffers_per_shader_stage >= 8
+    l.max_compute_workgroup_size_x >= 256
+        && l.max_compute_invocations_per_workgroup >= 256
+        && l.max_storage_buffers_per_shader_stage >= 8
 }
 
 fn app_gpu(device: &RenderDevice, queue: &RenderQueue, info: &RenderAdapterInfo) -> Gpu {
