@@ -1,6 +1,8 @@
 // Loads the served web build in Debian's headless Chromium with a fake camera and checks, from
 // the app's own log lines: the menu appears, the fake camera's frames reach the app, FaceKat
-// starts. Saves a screenshot (docs/web.png) and prints load-to-menu time.
+// starts, the demo gallery loads over HTTP; then, in a browser that refuses the camera, the demo
+// clip takes over. Saves screenshots (docs/web.png, docs/web-gallery.png beside it) and prints
+// load-to-menu time.
 //   node web/test/page_test.mjs [--build webgl2|webgpu] [--port 8093] [--shot docs/web.png]
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,23 +37,15 @@ const waitFor = (needle, seconds) =>
     waiters.push({ needle, done: () => (clearTimeout(timer), ok()), fail: (e) => (clearTimeout(timer), bad(e)) });
   });
 
+const common = [
+  '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--disable-quic', '--use-fake-device-for-media-stream',
+  '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist',
+  '--autoplay-policy=no-user-gesture-required',
+];
 let browser;
 let failed = false;
-try {
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: [
-      '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--disable-quic',
-      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-      '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  await context.grantPermissions(['camera'], { origin: `http://127.0.0.1:${port}` });
-  const page = await context.newPage();
+const listen = (page) =>
   page.on('console', (m) => {
     const text = m.text();
     logs.push(text);
@@ -61,6 +55,12 @@ try {
       for (const w of waiters.splice(0)) w.fail(new Error(`the page failed: ${text.slice(0, 300)}`));
     }
   });
+try {
+  browser = await chromium.launch({ executablePath, headless: true, args: [...common, '--use-fake-ui-for-media-stream'] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await context.grantPermissions(['camera'], { origin: `http://127.0.0.1:${port}` });
+  const page = await context.newPage();
+  listen(page);
   page.on('pageerror', (e) => console.log(`  page error: ${e}`));
   const t0 = Date.now();
   await page.goto(`http://127.0.0.1:${port}/?build=${build}`);
@@ -80,6 +80,29 @@ try {
   await sleep(4000);
   await page.screenshot({ path: shot });
   console.log(`screenshot: ${path.relative(repo, shot)}`);
+  // The demo gallery over HTTP (manifest + 8 JPEG atlases).
+  await page.keyboard.press('Escape');
+  await sleep(1000);
+  await page.keyboard.press('2');
+  const tg = Date.now();
+  await waitFor('works from assets/gallery', 300);
+  console.log(`gallery loaded over HTTP in ${((Date.now() - tg) / 1000).toFixed(1)} s: ${logs.find((l) => l.includes('works from')).match(/gallery: \d+ works/)[0]}`);
+  await sleep(5000);
+  await page.screenshot({ path: shot.replace(/\.png$/, '-gallery.png') });
+  if (seen('panicked')) throw new Error('the app panicked (see the log above)');
+  await browser.close();
+
+  // A browser that refuses the camera: the demo clip plays instead, with a notice.
+  logs.length = 0;
+  browser = await chromium.launch({ executablePath, headless: true, args: [...common, '--deny-permission-prompts'] });
+  const denied = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+  listen(denied);
+  await denied.goto(`http://127.0.0.1:${port}/?build=${build}`);
+  await waitFor('showing the demo clip instead', 120);
+  await waitFor('capture: first frame', 120);
+  const demo = logs.find((l) => l.includes('capture: first frame'));
+  if (!demo.includes('demo clip')) throw new Error(`after a refused camera the frames came from: ${demo}`);
+  console.log('camera refused → the demo clip plays, with a notice');
   if (seen('panicked')) throw new Error('the app panicked (see the log above)');
   console.log(`PAGE TEST PASSED (load to menu ${toMenu.toFixed(1)} s)`);
 } catch (e) {
