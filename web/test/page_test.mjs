@@ -41,7 +41,7 @@ const common = [
   '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
   '--disable-sync', '--disable-quic', '--use-fake-device-for-media-stream',
   '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist',
-  '--autoplay-policy=no-user-gesture-required',
+  '--autoplay-policy=no-user-gesture-required', '--enable-unsafe-webgpu',
 ];
 let browser;
 let failed = false;

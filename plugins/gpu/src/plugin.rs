@@ -165,13 +165,15 @@ fn start_choice(
         status.face_responses = "cpu (no GPU adapter)".into();
         return;
     };
-    let gpu = app_gpu(&device, &queue, &info);
-    status.adapter = Some(gpu.describe());
+    // Described from the adapter info: on the web, a cloned wgpu device destroys the shared
+    // GPUDevice when the clone is dropped, so it is cloned only for the native measurement.
+    let described = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
+    status.adapter = Some(described.clone());
     if !has_compute(&device) {
-        status.face_responses = format!("cpu ({} has no compute shaders)", gpu.describe());
+        status.face_responses = format!("cpu ({described} has no compute shaders)");
         return;
     }
-    live.available = Some(format!("GPU: {}", gpu.info.name));
+    live.available = Some(format!("GPU: {}", info.name));
     match choice {
         ComputeChoice::Cpu => status.face_responses = "cpu (chosen by setting)".into(),
         // The engine waits for its readback inside the tracking job, which a browser cannot do.
@@ -179,6 +181,7 @@ fn start_choice(
             status.face_responses = "cpu (web build: GPU responses need a blocking readback)".into()
         }
         ComputeChoice::Gpu | ComputeChoice::Auto => {
+            let gpu = app_gpu(&device, &queue, &info);
             commands
                 .insert_resource(ChoiceTask(AsyncComputeTaskPool::get().spawn(async move { measure(gpu, choice) })));
             status.face_responses = "measuring CPU vs GPU …".into();
