@@ -165,8 +165,9 @@ fn start_choice(
         status.face_responses = "cpu (no GPU adapter)".into();
         return;
     };
-    // Described from the adapter info: on the web, a cloned wgpu device destroys the shared
-    // GPUDevice when the clone is dropped, so it is cloned only for the native measurement.
+    // Described from the adapter info, without cloning the device: on the web a dropped clone
+    // was suspected of destroying the shared GPUDevice (unconfirmed), so it is cloned only for
+    // the native measurement.
     let described = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
     status.adapter = Some(described.clone());
     if !has_compute(&device) {
