@@ -37,7 +37,7 @@ impl Gpu {
     /// buffer sizes.
     pub fn new() -> Result<Gpu, GpuError> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = bevy::tasks::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        let adapter = futures_lite::future::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance),
             ..Default::default()
         }))
@@ -48,7 +48,7 @@ impl Gpu {
             max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
             ..wgpu::Limits::default()
         };
-        let (device, queue) = bevy::tasks::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        let (device, queue) = futures_lite::future::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("headroom-gpu"),
             required_limits: limits,
             ..Default::default()
@@ -64,10 +64,6 @@ impl Gpu {
 
     pub fn describe(&self) -> String {
         format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
-    }
-
-    pub fn storage(&self, label: &str, contents: &[u8], writable: bool) -> wgpu::Buffer {
-        storage_buffer(&self.device, label, contents, writable)
     }
 
     /// Copies `size` bytes of `src` to the CPU, waiting for the GPU (native only).
@@ -101,8 +97,7 @@ impl Gpu {
 
 /// A storage buffer holding `contents` (at least 4 bytes, as WebGPU requires), also usable as a
 /// copy source and destination.
-pub fn storage_buffer(device: &wgpu::Device, label: &str, contents: &[u8], writable: bool) -> wgpu::Buffer {
-    let _ = writable;
+pub fn storage_buffer(device: &wgpu::Device, label: &str, contents: &[u8]) -> wgpu::Buffer {
     let mut padded;
     let bytes = if contents.len() < 4 || !contents.len().is_multiple_of(4) {
         padded = contents.to_vec();

@@ -96,11 +96,11 @@ impl GpuResponses {
         }
         let d = &self.gpu.device;
         let f = |v: &[f32]| bytemuck::cast_slice::<f32, u8>(v).to_vec();
-        let weights = storage_buffer(d, "expert weights", &f(&experts.weights), false);
-        let bias = storage_buffer(d, "expert bias", &f(&experts.bias), false);
-        let patches = storage_buffer(d, "patches", &vec![0u8; experts.n * pw * pw * 4], false);
+        let weights = storage_buffer(d, "expert weights", &f(&experts.weights));
+        let bias = storage_buffer(d, "expert bias", &f(&experts.bias));
+        let patches = storage_buffer(d, "patches", &vec![0u8; experts.n * pw * pw * 4]);
         let out_size = (experts.n * search * search * 4) as u64;
-        let out = storage_buffer(d, "responses", &vec![0u8; out_size as usize], true);
+        let out = storage_buffer(d, "responses", &vec![0u8; out_size as usize]);
         let staging = d.create_buffer(&wgpu::BufferDescriptor {
             label: Some("responses readback"),
             size: out_size,

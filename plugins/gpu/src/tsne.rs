@@ -84,13 +84,13 @@ impl TsneRun {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let y = storage_buffer(device, "tsne y", &b(&y4), true);
-        let rep = storage_buffer(device, "tsne repulsion", &vec![0u8; n * 16], true);
-        let state = storage_buffer(device, "tsne state", &b(&st), true);
-        let ip = storage_buffer(device, "tsne indptr", bytemuck::cast_slice(&indptr), false);
-        let ix = storage_buffer(device, "tsne indices", bytemuck::cast_slice(&p.indices), false);
-        let pv = storage_buffer(device, "tsne p", &b(&p.values), false);
-        let stats = storage_buffer(device, "tsne stats", &[0u8; 16], true);
+        let y = storage_buffer(device, "tsne y", &b(&y4));
+        let rep = storage_buffer(device, "tsne repulsion", &vec![0u8; n * 16]);
+        let state = storage_buffer(device, "tsne state", &b(&st));
+        let ip = storage_buffer(device, "tsne indptr", bytemuck::cast_slice(&indptr));
+        let ix = storage_buffer(device, "tsne indices", bytemuck::cast_slice(&p.indices));
+        let pv = storage_buffer(device, "tsne p", &b(&p.values));
+        let stats = storage_buffer(device, "tsne stats", &[0u8; 16]);
         let group = kernel.bind_group(device, &[&uniform, &y, &rep, &state, &ip, &ix, &pv, &stats]);
         Ok(TsneRun {
             n,
