@@ -40,8 +40,13 @@ const waitFor = (needle, seconds) =>
 const common = [
   '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
   '--disable-sync', '--disable-quic', '--use-fake-device-for-media-stream',
-  '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist',
-  '--autoplay-policy=no-user-gesture-required', '--enable-unsafe-webgpu',
+  '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist', '--autoplay-policy=no-user-gesture-required',
+  // SwiftShader through ANGLE's and Dawn's Vulkan backends. With ANGLE on SwiftShader GL (Chromium's
+  // headless default) a WebGPU canvas cannot present: the GPU process finds no shared-image backing
+  // for the WebGPU swap chain and every WebGPU device is lost ("A valid external Instance reference
+  // no longer exists") within a frame, even for a ten-line JS page; WebGL2 runs either way.
+  ...(process.env.HEADROOM_ANGLE_GL ? ['--use-angle=swiftshader'] : ['--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-angle=vulkan']),
+  '--enable-unsafe-webgpu',
 ];
 let browser;
 let failed = false;
@@ -88,6 +93,19 @@ try {
   await waitFor('works from assets/gallery', 300);
   console.log(`gallery loaded over HTTP in ${((Date.now() - tg) / 1000).toFixed(1)} s: ${logs.find((l) => l.includes('works from')).match(/gallery: \d+ works/)[0]}`);
   await sleep(5000);
+  if (build === 'webgpu') {
+    // Compute shaders in the browser: the toolbar's "relayout live" button (top left, shown only
+    // when the adapter can run compute) re-runs t-SNE on the GPU; positions come back by readback.
+    await page.mouse.move(56, 102);
+    await sleep(1500);
+    await page.mouse.down();
+    await sleep(1500);
+    await page.mouse.up();
+    await waitFor('live relayout started', 60);
+    await waitFor('live relayout: first positions', 120);
+    console.log(logs.find((l) => l.includes('first positions')).match(/gallery: live relayout[^%]*/)[0]);
+    await sleep(8000);
+  }
   await page.screenshot({ path: shot.replace(/\.png$/, '-gallery.png') });
   if (seen('panicked')) throw new Error('the app panicked (see the log above)');
   await browser.close();

@@ -405,12 +405,15 @@ fn largest_period(periods: &[crate::manifest::Period], kind: PeriodKind) -> usiz
         .unwrap_or(0)
 }
 
+/// A mesh holding one zero-area quad: Bevy's mesh allocator mishandles meshes that become empty
+/// ("slab_allocator: Use-after-free" errors when one is re-uploaded), so a bucket with no works
+/// keeps an invisible degenerate quad instead.
 fn empty_mesh() -> Mesh {
     let mut m = Mesh::new(PrimitiveTopology::TriangleList, RenderAssetUsages::default());
-    m.insert_attribute(Mesh::ATTRIBUTE_POSITION, Vec::<[f32; 3]>::new());
-    m.insert_attribute(Mesh::ATTRIBUTE_UV_0, Vec::<[f32; 2]>::new());
-    m.insert_attribute(Mesh::ATTRIBUTE_COLOR, Vec::<[f32; 4]>::new());
-    m.insert_indices(Indices::U32(Vec::new()));
+    m.insert_attribute(Mesh::ATTRIBUTE_POSITION, vec![[0.0f32; 3]; 4]);
+    m.insert_attribute(Mesh::ATTRIBUTE_UV_0, vec![[0.0f32; 2]; 4]);
+    m.insert_attribute(Mesh::ATTRIBUTE_COLOR, vec![[0.0f32; 4]; 4]);
+    m.insert_indices(Indices::U32(vec![0, 1, 2, 0, 2, 3]));
     m
 }
 
@@ -665,6 +668,10 @@ fn update_meshes(
     for (handles, atlases) in g.meshes.iter().zip(buckets) {
         for (handle, b) in handles.iter().zip(atlases) {
             let Some(mut mesh) = meshes.get_mut(handle) else { continue };
+            if b.pos.is_empty() {
+                *mesh = empty_mesh();
+                continue;
+            }
             let quads = b.pos.len() / 4;
             let idx: Vec<u32> = (0..quads as u32).flat_map(|q| [0, 1, 2, 0, 2, 3].map(|k| q * 4 + k)).collect();
             mesh.insert_attribute(Mesh::ATTRIBUTE_POSITION, b.pos);

@@ -100,6 +100,8 @@ struct LiveLatest {
     entity: Option<Entity>,
     n: usize,
     positions: Option<(usize, Vec<[f32; 3]>)>,
+    /// `Time::elapsed_secs` when the run started (for the log lines).
+    started: f32,
 }
 
 /// Iterations dispatched per rendered frame.
@@ -297,6 +299,7 @@ fn start_live_relayout(
     channel: Res<LiveChannel>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
     mut latest: ResMut<LiveLatest>,
+    time: Res<Time>,
 ) {
     if !live.requested {
         return;
@@ -352,6 +355,8 @@ fn start_live_relayout(
     latest.entity = Some(entity);
     latest.n = n;
     latest.positions = None;
+    latest.started = time.elapsed_secs();
+    info!("gallery: live relayout started: {n} works, {} t-SNE iterations on the GPU", live.total);
     if let Ok(mut shared) = channel.0.lock() {
         shared.job = Some(LiveJob { p, init, cfg, target });
     }
@@ -362,13 +367,20 @@ fn apply_live_positions(
     mut live: ResMut<LiveRelayout>,
     gallery: Option<ResMut<Gallery>>,
     mut latest: ResMut<LiveLatest>,
+    time: Res<Time>,
 ) {
     let Some((it, pos)) = latest.positions.take() else { return };
+    let secs = time.elapsed_secs() - latest.started;
+    if live.iteration == 0 {
+        let moved = pos.iter().filter(|p| p.iter().all(|c| c.is_finite())).count();
+        info!("gallery: live relayout: first positions after {it} iterations ({secs:.1} s), {moved} finite");
+    }
     live.iteration = it;
     if let Some(mut g) = gallery {
         g.show_live_positions(pos);
     }
     if it >= live.total {
+        info!("gallery: live relayout done: {it} iterations in {secs:.1} s");
         live.running = false;
         if let Some(e) = latest.entity.take() {
             commands.entity(e).despawn();
