@@ -3,7 +3,9 @@
 // starts, the demo gallery loads over HTTP; then, in a browser that refuses the camera, the demo
 // clip takes over. Saves screenshots (docs/web.png, docs/web-gallery.png beside it) and prints
 // load-to-menu time.
-//   node web/test/page_test.mjs [--build webgl2|webgpu] [--port 8093] [--shot docs/web.png]
+// On the WebGPU build it also presses the gallery's "relayout live" (t-SNE in a compute shader, read
+// back into the map) and lets the page pick its build by itself.
+//   node web/test/page_test.mjs [--build webgpu|webgl2] [--port 8093] [--shot docs/web.png]
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
@@ -17,7 +19,7 @@ const arg = (name, dflt) => {
   return i > 0 ? process.argv[i + 1] : dflt;
 };
 const port = Number(arg('port', '8093'));
-const build = arg('build', 'webgl2');
+const build = arg('build', 'webgpu');
 const shot = path.resolve(repo, arg('shot', 'docs/web.png'));
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -29,6 +31,8 @@ await new Promise((ok, bad) => {
 
 const logs = [];
 const waiters = [];
+// A console line without Bevy's %c styling: "%cINFO%c file:line%c text color: …" → "text".
+const clean = (l) => l.slice(l.lastIndexOf('%c') >= 0 ? l.lastIndexOf('%c') + 2 : 0).replace(/ color: .*$/, '').trim();
 const seen = (needle) => logs.some((l) => l.includes(needle));
 const waitFor = (needle, seconds) =>
   new Promise((ok, bad) => {
@@ -41,11 +45,12 @@ const common = [
   '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
   '--disable-sync', '--disable-quic', '--use-fake-device-for-media-stream',
   '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist', '--autoplay-policy=no-user-gesture-required',
-  // SwiftShader through ANGLE's and Dawn's Vulkan backends. With ANGLE on SwiftShader GL (Chromium's
-  // headless default) a WebGPU canvas cannot present: the GPU process finds no shared-image backing
-  // for the WebGPU swap chain and every WebGPU device is lost ("A valid external Instance reference
-  // no longer exists") within a frame, even for a ten-line JS page; WebGL2 runs either way.
-  ...(process.env.HEADROOM_ANGLE_GL ? ['--use-angle=swiftshader'] : ['--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-angle=vulkan']),
+  // WebGPU: SwiftShader through ANGLE's and Dawn's Vulkan backends. With ANGLE on SwiftShader GL
+  // (Chromium's headless default) a WebGPU canvas cannot present: the GPU process finds no
+  // shared-image backing for the WebGPU swap chain and every WebGPU device is lost ("A valid
+  // external Instance reference no longer exists") at the first frame, even for a ten-line JS page.
+  // WebGL2: ANGLE on SwiftShader GL (with ANGLE on Vulkan here, Chromium offers no WebGL2).
+  ...(build === 'webgpu' ? ['--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-angle=vulkan'] : ['--use-angle=swiftshader']),
   '--enable-unsafe-webgpu',
 ];
 let browser;
@@ -54,7 +59,7 @@ const listen = (page) =>
   page.on('console', (m) => {
     const text = m.text();
     logs.push(text);
-    if (/headroom|capture|facekat|panicked|error/i.test(text)) console.log(`  page: ${text.slice(0, 200)}`);
+    if (/headroom|capture|facekat|gallery|panicked|error/i.test(text)) console.log(`  page: ${clean(text).slice(0, 200)}`);
     for (const w of waiters.splice(0)) (text.includes(w.needle) ? w.done() : waiters.push(w));
     if (text.includes('headroom: load failed') || text.includes('panicked at')) {
       for (const w of waiters.splice(0)) w.fail(new Error(`the page failed: ${text.slice(0, 300)}`));
@@ -75,7 +80,7 @@ try {
   await waitFor('capture: first frame', 120);
   const frame = logs.find((l) => l.includes('capture: first frame'));
   if (!frame.includes('camera')) throw new Error(`the first frame did not come from the (fake) camera: ${frame}`);
-  console.log(`fake camera frames reach the app: ${frame.slice(frame.indexOf('capture:'))}`);
+  console.log(`fake camera frames reach the app: ${clean(frame)}`);
   await page.focus('#headroom');
   await page.keyboard.press('1');
   await sleep(3000);
@@ -96,15 +101,20 @@ try {
   if (build === 'webgpu') {
     // Compute shaders in the browser: the toolbar's "relayout live" button (top left, shown only
     // when the adapter can run compute) re-runs t-SNE on the GPU; positions come back by readback.
+    // Hover first (frames take ~1 s here), then press and release together: egui counts a press
+    // held longer than 0.8 s as a drag, not a click.
     await page.mouse.move(56, 102);
+    await sleep(2500);
+    await page.mouse.click(56, 102);
+    // With no face in view the mouse stands in for the head: centre it for the screenshot.
     await sleep(1500);
-    await page.mouse.down();
-    await sleep(1500);
-    await page.mouse.up();
+    await page.mouse.move(640, 400);
     await waitFor('live relayout started', 60);
     await waitFor('live relayout: first positions', 120);
-    console.log(logs.find((l) => l.includes('first positions')).match(/gallery: live relayout[^%]*/)[0]);
-    await sleep(8000);
+    console.log(clean(logs.find((l) => l.includes('first positions'))));
+    // Early exaggeration ends at 250: the map has formed its clusters by then.
+    await waitFor('live relayout: 250 of', 240);
+    console.log(clean(logs.find((l) => l.includes('live relayout: 250 of'))));
   }
   await page.screenshot({ path: shot.replace(/\.png$/, '-gallery.png') });
   if (seen('panicked')) throw new Error('the app panicked (see the log above)');
@@ -115,7 +125,12 @@ try {
   browser = await chromium.launch({ executablePath, headless: true, args: [...common, '--deny-permission-prompts'] });
   const denied = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
   listen(denied);
-  await denied.goto(`http://127.0.0.1:${port}/?build=${build}`);
+  // The WebGPU run loads this page without ?build=, so the page's own pick is checked too: here
+  // (SwiftShader through Vulkan) its probe finds a WebGPU adapter that can draw.
+  await denied.goto(`http://127.0.0.1:${port}/` + (build === 'webgpu' ? '' : `?build=${build}`));
+  await waitFor('headroom: loading the', 60);
+  const picked = logs.find((l) => l.includes('headroom: loading the'));
+  if (!picked.includes(`the ${build} build`)) throw new Error(`the page picked another build: ${picked}`);
   await waitFor('showing the demo clip instead', 120);
   await waitFor('capture: first frame', 120);
   const demo = logs.find((l) => l.includes('capture: first frame'));

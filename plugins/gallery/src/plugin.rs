@@ -156,6 +156,8 @@ pub struct Gallery {
     years: (i32, i32),
     museums: Vec<(String, usize)>,
     media: Vec<(String, usize)>,
+    /// RMS radius of the 3D map as loaded: live re-layouts are shown at this size.
+    map_radius: f32,
 }
 
 /// A live re-layout of the open collection: the GPU plugin (headroom-gpu) runs t-SNE in the
@@ -177,7 +179,7 @@ impl Gallery {
         if raw.len() != self.positions.len() {
             return;
         }
-        self.positions = view::normalise(raw, 1.25);
+        self.positions = view::fit_radius(raw, self.map_radius);
         self.layout = Layout::Map3d;
         self.transition = None;
         self.dirty = true;
@@ -349,6 +351,7 @@ fn finish_loading(
         egui_ids.push(eh);
     }
     let positions = view::layout_positions(&m, Layout::Map3d);
+    let map_radius = view::rms_radius(&positions);
     // Start where the whole map fits the view (the window spans about ±15° at the screen).
     let radius = {
         let mut r: Vec<f32> = positions.iter().map(|p| Vec3::from(*p).length()).collect();
@@ -387,6 +390,7 @@ fn finish_loading(
         years: if years.0 <= years.1 { years } else { (0, 0) },
         museums,
         media,
+        map_radius,
     });
     commands.remove_resource::<Loading>();
 }

@@ -79,6 +79,40 @@ pub fn normalise(mut pts: Vec<V3>, target: f32) -> Vec<V3> {
     pts
 }
 
+/// Root-mean-square distance of the points from their centroid.
+pub fn rms_radius(pts: &[V3]) -> f32 {
+    let n = pts.len().max(1) as f64;
+    let mut c = [0.0f64; 3];
+    for p in pts {
+        for a in 0..3 {
+            c[a] += p[a] as f64 / n;
+        }
+    }
+    let ss: f64 = pts.iter().map(|p| (0..3).map(|a| (p[a] as f64 - c[a]).powi(2)).sum::<f64>()).sum();
+    (ss / n).sqrt() as f32
+}
+
+/// Centres the points and scales them to RMS radius `radius`. Unlike [`normalise`] (median
+/// nearest-neighbour spacing), the overall extent is kept, so a map still forming (tight clusters
+/// under early exaggeration) stays the size of the finished one instead of exploding.
+pub fn fit_radius(mut pts: Vec<V3>, radius: f32) -> Vec<V3> {
+    let n = pts.len().max(1) as f64;
+    let mut c = [0.0f64; 3];
+    for p in &pts {
+        for a in 0..3 {
+            c[a] += p[a] as f64 / n;
+        }
+    }
+    let r = rms_radius(&pts);
+    let s = if r > 0.0 && r.is_finite() { radius / r } else { 0.0 };
+    for p in &mut pts {
+        for a in 0..3 {
+            p[a] = ((p[a] as f64 - c[a]) as f32) * s;
+        }
+    }
+    pts
+}
+
 /// Positions of every work in a layout.
 pub fn layout_positions(m: &Manifest, layout: Layout) -> Vec<V3> {
     let works = &m.works;
@@ -342,6 +376,25 @@ pub(crate) mod tests {
             layout: LayoutInfo { pca_dims: 2, perplexity: 5.0, iterations: 10, transformed: 0, seed: 1 },
             skipped: vec![],
         }
+    }
+
+    #[test]
+    fn fit_radius_keeps_the_extent_whatever_the_clustering() {
+        // Two tight clusters far apart: normalise() (median NN spacing) would blow them up;
+        // fit_radius gives the requested RMS radius, centred.
+        let mut pts = Vec::new();
+        for k in 0..50 {
+            let e = k as f32 * 1e-4;
+            pts.push([-10.0 + e, 3.0, e]);
+            pts.push([10.0 - e, 3.0, -e]);
+        }
+        let out = fit_radius(pts.clone(), 7.0);
+        assert!((rms_radius(&out) - 7.0).abs() < 1e-3, "rms {}", rms_radius(&out));
+        let c: f32 = out.iter().map(|p| p[0] + p[1] + p[2]).sum::<f32>() / out.len() as f32;
+        assert!(c.abs() < 1e-3);
+        assert!(normalise(pts, 1.25).iter().any(|p| p[0].abs() > 1e4));
+        // Degenerate input (all equal) stays finite.
+        assert!(fit_radius(vec![[1.0; 3]; 4], 5.0).iter().all(|p| p.iter().all(|c| *c == 0.0)));
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub struct Gpu {
 
 impl std::fmt::Debug for Gpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Gpu({} via {:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+        write!(f, "Gpu({})", describe(&self.info))
     }
 }
 
@@ -63,7 +63,7 @@ impl Gpu {
     }
 
     pub fn describe(&self) -> String {
-        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+        describe(&self.info)
     }
 
     /// Copies `size` bytes of `src` to the CPU, waiting for the GPU (native only).
@@ -130,4 +130,20 @@ pub fn gpu_required(test: &str) -> Option<Gpu> {
             None
         }
     }
+}
+
+/// The adapter's name, or what is known of it when the platform gives none (browsers often
+/// leave WebGPU adapters unnamed).
+pub fn adapter_name(info: &wgpu::AdapterInfo) -> String {
+    let name = info.name.trim();
+    if !name.is_empty() {
+        return name.to_string();
+    }
+    let driver = info.driver.trim();
+    if driver.is_empty() { format!("unnamed {:?} adapter", info.backend) } else { driver.to_string() }
+}
+
+/// Name, backend and device type, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)".
+pub fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?})", adapter_name(info), info.backend, info.device_type)
 }

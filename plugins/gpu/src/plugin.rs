@@ -167,16 +167,13 @@ fn start_choice(
         status.face_responses = "cpu (no GPU adapter)".into();
         return;
     };
-    // Described from the adapter info, without cloning the device: on the web a dropped clone
-    // was suspected of destroying the shared GPUDevice (unconfirmed), so it is cloned only for
-    // the native measurement.
-    let described = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
+    let described = crate::context::describe(&info);
     status.adapter = Some(described.clone());
     if !has_compute(&device) {
         status.face_responses = format!("cpu ({described} has no compute shaders)");
         return;
     }
-    live.available = Some(format!("GPU: {}", info.name));
+    live.available = Some(format!("GPU: {}", crate::context::adapter_name(&info)));
     match choice {
         ComputeChoice::Cpu => status.face_responses = "cpu (chosen by setting)".into(),
         // The engine waits for its readback inside the tracking job, which a browser cannot do.
@@ -203,7 +200,7 @@ fn measure(_gpu: Gpu, _choice: ComputeChoice) -> Choice {
 fn measure(gpu: Gpu, choice: ComputeChoice) -> Choice {
     use crate::responses::GpuResponses;
     use std::time::Instant;
-    let name = gpu.info.name.clone();
+    let name = crate::context::adapter_name(&gpu.info);
     let mut engine = GpuResponses::new(gpu);
     let result = (|| -> Result<(f64, f64), String> {
         let mut tracker = headroom_face::default_tracker(Default::default())?;
@@ -372,8 +369,14 @@ fn apply_live_positions(
     let Some((it, pos)) = latest.positions.take() else { return };
     let secs = time.elapsed_secs() - latest.started;
     if live.iteration == 0 {
-        let moved = pos.iter().filter(|p| p.iter().all(|c| c.is_finite())).count();
-        info!("gallery: live relayout: first positions after {it} iterations ({secs:.1} s), {moved} finite");
+        let finite = pos.iter().filter(|p| p.iter().all(|c| c.is_finite())).count();
+        info!(
+            "gallery: live relayout: first positions after {it} iterations ({secs:.1} s), {finite} of {} finite",
+            pos.len()
+        );
+    }
+    if it / 250 > live.iteration / 250 && it < live.total {
+        info!("gallery: live relayout: {it} of {} iterations ({secs:.1} s)", live.total);
     }
     live.iteration = it;
     if let Some(mut g) = gallery {

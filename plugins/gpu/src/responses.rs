@@ -169,7 +169,7 @@ impl GpuResponses {
 
 impl ResponseEngine for GpuResponses {
     fn name(&self) -> String {
-        format!("gpu: {}", self.gpu.info.name)
+        format!("gpu: {}", crate::context::adapter_name(&self.gpu.info))
     }
 
     fn responses(

@@ -257,7 +257,7 @@ impl GpuTsne {
 
 impl TsneEngine for GpuTsne {
     fn name(&self) -> String {
-        format!("gpu: {}", self.gpu.info.name)
+        format!("gpu: {}", crate::context::adapter_name(&self.gpu.info))
     }
 
     fn run(&self, x: &Matrix, cfg: &TsneConfig, progress: Option<Progress<'_>>) -> Result<Matrix, String> {
