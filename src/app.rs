@@ -105,6 +105,6 @@ fn save_high_score(
     if let Some(store) = store
         && let Err(e) = store.save(&settings)
     {
-        warn!("could not save the high score to {}: {e}", store.path().display());
+        warn!("could not save the high score to {}: {e}", store.location());
     }
 }

@@ -9,7 +9,6 @@ use headroom::app::{AppConfig, build_app};
 #[cfg(not(target_arch = "wasm32"))]
 use headroom::cli::{Cli, Command, ConvertWhat};
 use headroom::screens::Screen;
-#[cfg(not(target_arch = "wasm32"))]
 use headroom::settings::SettingsStore;
 use headroom_capture::SourceSpec;
 #[cfg(not(target_arch = "wasm32"))]
@@ -24,8 +23,14 @@ fn main() {
     let open_options = OpenOptions::default();
     let query = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
     let spec = if query.contains("source=demo") { SourceSpec::Demo } else { SourceSpec::Webcam(0) };
+    // Settings (screen size, camera field of view, FaceKat's best score) in localStorage.
+    let store = SettingsStore::browser();
+    let (settings, warning) = store.as_ref().map(|s| s.load()).unwrap_or_default();
+    if let Some(w) = &warning {
+        web_sys::console::warn_1(&format!("headroom: {w}").into());
+    }
     let (source, notice) = match headroom_capture::open_source(&spec, open_options) {
-        Ok(s) => (s, None),
+        Ok(s) => (s, warning),
         Err(e) => match headroom_capture::open_source(&SourceSpec::Demo, open_options) {
             Ok(s) => (s, Some(format!("{e} — showing the demo clip instead"))),
             Err(e2) => panic!("no frame source: {e}; the demo clip failed too: {e2}"),
@@ -36,8 +41,8 @@ fn main() {
         source,
         notice,
         open_options,
-        settings: Default::default(),
-        store: None,
+        settings,
+        store,
         headless: false,
         facekat_seed: None,
         gallery: None,

@@ -1,11 +1,13 @@
-//! User settings, persisted as JSON in the per-user config folder.
+//! User settings, persisted as JSON in the per-user config folder (native) or in the browser's
+//! `localStorage` (web).
 //!
 //! A corrupt file never stops the app: it is moved aside as a backup, a warning says where, and
 //! the defaults are used.
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use web_time::{SystemTime, UNIX_EPOCH};
 
 use bevy::prelude::Resource;
 use headroom_capture::SourceSpec;
@@ -40,6 +42,8 @@ impl Default for Settings {
 #[derive(Resource, Clone, Debug)]
 pub struct SettingsStore {
     path: PathBuf,
+    /// In the browser: `path` is the `localStorage` key.
+    browser: bool,
 }
 
 impl SettingsStore {
@@ -53,24 +57,37 @@ impl SettingsStore {
     }
 
     pub fn in_dir(dir: impl AsRef<Path>) -> Self {
-        SettingsStore { path: dir.as_ref().join(FILE_NAME) }
+        SettingsStore { path: dir.as_ref().join(FILE_NAME), browser: false }
+    }
+
+    /// The page's `localStorage` (key `headroom/settings.json`); `None` where the browser gives
+    /// none (storage disabled, some private modes).
+    #[cfg(target_arch = "wasm32")]
+    pub fn browser() -> Option<Self> {
+        web::storage().map(|_| SettingsStore { path: PathBuf::from(format!("headroom/{FILE_NAME}")), browser: true })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Where the settings are, in words: the file's path, or the browser's storage key.
+    pub fn location(&self) -> String {
+        if self.browser {
+            format!("the browser's local storage ({})", self.path.display())
+        } else {
+            self.path.display().to_string()
+        }
+    }
+
     /// Reads the settings. Missing file → defaults, silently. Unreadable or corrupt file →
     /// defaults plus a warning; a corrupt file is renamed to `settings.json.bad-<unix time>`.
     pub fn load(&self) -> (Settings, Option<String>) {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return (Settings::default(), None),
+        let text = match self.read_text() {
+            Ok(Some(t)) => t,
+            Ok(None) => return (Settings::default(), None),
             Err(e) => {
-                return (
-                    Settings::default(),
-                    Some(format!("cannot read {}: {e}; using defaults", self.path.display())),
-                );
+                return (Settings::default(), Some(format!("cannot read {}: {e}; using defaults", self.location())));
             }
         };
         match serde_json::from_str::<Settings>(&text) {
@@ -78,24 +95,117 @@ impl SettingsStore {
             Err(e) => {
                 let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
                 let backup = self.path.with_file_name(format!("{FILE_NAME}.bad-{stamp}"));
-                let kept = match std::fs::rename(&self.path, &backup) {
+                let kept = match self.move_aside(&backup, &text) {
                     Ok(()) => format!("kept it as {}", backup.display()),
                     Err(re) => format!("could not back it up ({re})"),
                 };
-                (Settings::default(), Some(format!("{} is corrupt ({e}); using defaults, {kept}", self.path.display())))
+                (Settings::default(), Some(format!("{} is corrupt ({e}); using defaults, {kept}", self.location())))
             }
         }
     }
 
-    /// Writes the settings atomically (temporary file, then rename).
+    /// Writes the settings atomically (temporary file, then rename; one `setItem` in a browser).
     pub fn save(&self, settings: &Settings) -> io::Result<()> {
+        let json = serde_json::to_string_pretty(settings).map_err(io::Error::other)? + "\n";
+        if self.browser {
+            return self.write_browser(&json);
+        }
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let tmp = self.path.with_extension("json.tmp");
-        let json = serde_json::to_string_pretty(settings).map_err(io::Error::other)?;
-        std::fs::write(&tmp, json + "\n")?;
+        std::fs::write(&tmp, json)?;
         std::fs::rename(&tmp, &self.path)
+    }
+
+    fn read_text(&self) -> io::Result<Option<String>> {
+        if self.browser {
+            return self.read_browser();
+        }
+        match std::fs::read_to_string(&self.path) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn move_aside(&self, backup: &Path, text: &str) -> io::Result<()> {
+        if self.browser {
+            return self.move_aside_browser(backup, text);
+        }
+        std::fs::rename(&self.path, backup)
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn read_browser(&self) -> io::Result<Option<String>> {
+        web::get(&self.path.to_string_lossy())
+    }
+    #[cfg(target_arch = "wasm32")]
+    fn write_browser(&self, text: &str) -> io::Result<()> {
+        web::set(&self.path.to_string_lossy(), text)
+    }
+    #[cfg(target_arch = "wasm32")]
+    fn move_aside_browser(&self, backup: &Path, text: &str) -> io::Result<()> {
+        web::set(&backup.to_string_lossy(), text)?;
+        web::remove(&self.path.to_string_lossy())
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn read_browser(&self) -> io::Result<Option<String>> {
+        Err(io::Error::other("no browser storage outside the web build"))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn write_browser(&self, _text: &str) -> io::Result<()> {
+        Err(io::Error::other("no browser storage outside the web build"))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn move_aside_browser(&self, _backup: &Path, _text: &str) -> io::Result<()> {
+        Err(io::Error::other("no browser storage outside the web build"))
+    }
+}
+
+/// `window.localStorage` through `js_sys::Reflect` (web-sys's `Storage` binding would rebuild
+/// web-sys and everything above it for one feature).
+#[cfg(target_arch = "wasm32")]
+mod web {
+    use std::io;
+
+    use js_sys::{Function, Reflect};
+    use wasm_bindgen::{JsCast, JsValue};
+
+    fn err(what: &str, e: JsValue) -> io::Error {
+        io::Error::other(format!("{what}: {}", e.as_string().unwrap_or_else(|| format!("{e:?}"))))
+    }
+
+    pub fn storage() -> Option<JsValue> {
+        let s = Reflect::get(&js_sys::global(), &JsValue::from_str("localStorage")).ok()?;
+        (!s.is_null() && !s.is_undefined()).then_some(s)
+    }
+
+    fn call(method: &str, args: &[&str]) -> io::Result<JsValue> {
+        let s = storage().ok_or_else(|| io::Error::other("the browser gives no localStorage"))?;
+        let f: Function = Reflect::get(&s, &JsValue::from_str(method))
+            .map_err(|e| err(method, e))?
+            .dyn_into()
+            .map_err(|e| err(method, e))?;
+        let r = match args {
+            [a] => f.call1(&s, &JsValue::from_str(a)),
+            [a, b] => f.call2(&s, &JsValue::from_str(a), &JsValue::from_str(b)),
+            _ => f.call0(&s),
+        };
+        r.map_err(|e| err(method, e))
+    }
+
+    pub fn get(key: &str) -> io::Result<Option<String>> {
+        Ok(call("getItem", &[key])?.as_string())
+    }
+
+    pub fn set(key: &str, value: &str) -> io::Result<()> {
+        call("setItem", &[key, value]).map(|_| ())
+    }
+
+    pub fn remove(key: &str) -> io::Result<()> {
+        call("removeItem", &[key]).map(|_| ())
     }
 }
 

@@ -142,10 +142,10 @@ impl Default for CalibrationForm {
 fn save(settings: &Settings, store: Option<&SettingsStore>) -> String {
     match store {
         Some(store) => match store.save(settings) {
-            Ok(()) => format!("Saved to {}", store.path().display()),
-            Err(e) => format!("Could not save settings to {}: {e}", store.path().display()),
+            Ok(()) => format!("Saved to {}", store.location()),
+            Err(e) => format!("Could not save settings to {}: {e}", store.location()),
         },
-        None => "Settings cannot be saved: no config folder on this system.".into(),
+        None => "Settings cannot be saved: no config folder (or browser storage) here.".into(),
     }
 }
 

@@ -125,6 +125,8 @@ try {
   browser = await chromium.launch({ executablePath, headless: true, args: [...common, '--deny-permission-prompts'] });
   const denied = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
   listen(denied);
+  // Settings live in localStorage: a corrupt entry must give defaults, a warning and a backup.
+  await denied.addInitScript(() => localStorage.setItem('headroom/settings.json', '{ "head": 42, '));
   // The WebGPU run loads this page without ?build=, so the page's own pick is checked too: here
   // (SwiftShader through Vulkan) its probe finds a WebGPU adapter that can draw.
   await denied.goto(`http://127.0.0.1:${port}/` + (build === 'webgpu' ? '' : `?build=${build}`));
@@ -136,6 +138,10 @@ try {
   const demo = logs.find((l) => l.includes('capture: first frame'));
   if (!demo.includes('demo clip')) throw new Error(`after a refused camera the frames came from: ${demo}`);
   console.log('camera refused → the demo clip plays, with a notice');
+  await waitFor('is corrupt', 10);
+  const keys = await denied.evaluate(() => Object.keys(localStorage));
+  if (!keys.some((k) => k.startsWith('headroom/settings.json.bad-'))) throw new Error(`no backup of the corrupt settings in localStorage: ${keys}`);
+  console.log(`corrupt settings in localStorage → defaults, a warning, a backup (${keys.join(', ')})`);
   if (seen('panicked')) throw new Error('the app panicked (see the log above)');
   console.log(`PAGE TEST PASSED (load to menu ${toMenu.toFixed(1)} s)`);
 } catch (e) {

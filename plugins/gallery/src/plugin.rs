@@ -249,6 +249,76 @@ async fn read_bytes(path: &std::path::Path) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Atlases in the browser: `fetch` → `Blob` → `createImageBitmap` (decoded by the browser, off
+/// the page's thread, no colour conversion) → a 2D canvas → RGBA bytes. If the browser cannot
+/// decode it, the `image` crate does, as natively.
+#[cfg(target_arch = "wasm32")]
+mod web {
+    use std::path::Path;
+
+    use wasm_bindgen::{JsCast, JsValue};
+    use wasm_bindgen_futures::JsFuture;
+
+    pub fn start_fetch(file: &Path) -> Result<JsFuture, String> {
+        let url = file.to_string_lossy().replace('\\', "/");
+        let window = web_sys::window().ok_or_else(|| format!("cannot fetch {url}: no browser window"))?;
+        Ok(JsFuture::from(window.fetch_with_str(&url)))
+    }
+
+    pub async fn decode_atlas(fetch: JsFuture, file: &Path) -> Result<(u32, u32, Vec<u8>), String> {
+        let url = file.to_string_lossy().replace('\\', "/");
+        let fail = |what: &str, e: JsValue| format!("cannot load atlas {url}: {what} ({e:?})");
+        let resp: web_sys::Response =
+            fetch.await.map_err(|e| fail("network", e))?.dyn_into().map_err(|e| fail("not a response", e))?;
+        if !resp.ok() {
+            return Err(format!("cannot load atlas {url}: HTTP {}", resp.status()));
+        }
+        let blob: web_sys::Blob = JsFuture::from(resp.blob().map_err(|e| fail("body", e))?)
+            .await
+            .map_err(|e| fail("body", e))?
+            .dyn_into()
+            .map_err(|e| fail("body", e))?;
+        match browser_decode(&blob).await {
+            Ok(img) => Ok(img),
+            Err(e) => {
+                web_sys::console::warn_1(
+                    &format!("gallery: the browser could not decode {url} ({e:?}); decoding it in wasm").into(),
+                );
+                let buf = JsFuture::from(blob.array_buffer()).await.map_err(|e| fail("body", e))?;
+                let bytes = js_sys::Uint8Array::new(&buf).to_vec();
+                let img =
+                    image::load_from_memory(&bytes).map_err(|e| format!("cannot read atlas {url}: {e}"))?.to_rgba8();
+                Ok((img.width(), img.height(), img.into_raw()))
+            }
+        }
+    }
+
+    async fn browser_decode(blob: &web_sys::Blob) -> Result<(u32, u32, Vec<u8>), JsValue> {
+        let window = web_sys::window().ok_or("no window")?;
+        let opts = web_sys::ImageBitmapOptions::new();
+        js_sys::Reflect::set(&opts, &"colorSpaceConversion".into(), &"none".into())?;
+        js_sys::Reflect::set(&opts, &"premultiplyAlpha".into(), &"none".into())?;
+        let bitmap: web_sys::ImageBitmap =
+            JsFuture::from(window.create_image_bitmap_with_blob_and_image_bitmap_options(blob, &opts)?)
+                .await?
+                .dyn_into()?;
+        let (w, h) = (bitmap.width(), bitmap.height());
+        let document = window.document().ok_or("no document")?;
+        let canvas: web_sys::HtmlCanvasElement = document.create_element("canvas")?.dyn_into()?;
+        canvas.set_width(w);
+        canvas.set_height(h);
+        let attrs = js_sys::Object::new();
+        js_sys::Reflect::set(&attrs, &"willReadFrequently".into(), &JsValue::TRUE)?;
+        let ctx: web_sys::CanvasRenderingContext2d =
+            canvas.get_context_with_context_options("2d", &attrs)?.ok_or("no 2d context")?.dyn_into()?;
+        ctx.draw_image_with_image_bitmap(&bitmap, 0.0, 0.0)?;
+        bitmap.close();
+        let data = ctx.get_image_data(0.0, 0.0, w as f64, h as f64)?.data().0;
+        canvas.set_width(0);
+        Ok((w, h, data))
+    }
+}
+
 async fn load(path: &std::path::Path, progress: &(AtomicUsize, AtomicUsize)) -> Result<Loaded, String> {
     progress.1.store(1, Ordering::Relaxed);
     let bytes = read_bytes(path).await?;
@@ -259,27 +329,36 @@ async fn load(path: &std::path::Path, progress: &(AtomicUsize, AtomicUsize)) -> 
         1 + (0..manifest.tiers.len()).map(|t| manifest.atlas_paths(path, t).len()).sum::<usize>(),
         Ordering::Relaxed,
     );
+    // In the browser every atlas is requested at once (the downloads overlap) and decoded by the
+    // browser's own image decoder, off the page's thread.
+    #[cfg(target_arch = "wasm32")]
+    let mut pending: std::collections::VecDeque<_> = (0..manifest.tiers.len())
+        .flat_map(|t| manifest.atlas_paths(path, t))
+        .map(|file| (web::start_fetch(&file), file))
+        .collect();
     let mut atlases = Vec::new();
     for t in 0..manifest.tiers.len() {
         let mut tier = Vec::new();
         for (a, file) in manifest.atlas_paths(path, t).into_iter().enumerate() {
-            let bytes = read_bytes(&file).await?;
-            let img = image::load_from_memory(&bytes)
-                .map_err(|e| format!("cannot read atlas {}: {e}", file.display()))?
-                .to_rgba8();
+            #[cfg(target_arch = "wasm32")]
+            let (w, h, rgba) = {
+                let (fetch, _) = pending.pop_front().ok_or("atlas list changed while loading")?;
+                web::decode_atlas(fetch?, &file).await?
+            };
+            #[cfg(not(target_arch = "wasm32"))]
+            let (w, h, rgba) = {
+                let bytes = read_bytes(&file).await?;
+                let img = image::load_from_memory(&bytes)
+                    .map_err(|e| format!("cannot read atlas {}: {e}", file.display()))?
+                    .to_rgba8();
+                (img.width(), img.height(), img.into_raw())
+            };
             progress.0.fetch_add(1, Ordering::Relaxed);
             let want = manifest.tiers[t].atlas_sizes[a];
-            if [img.width(), img.height()] != want {
-                return Err(format!(
-                    "atlas {} is {}×{}, the manifest says {}×{}",
-                    file.display(),
-                    img.width(),
-                    img.height(),
-                    want[0],
-                    want[1]
-                ));
+            if [w, h] != want {
+                return Err(format!("atlas {} is {w}×{h}, the manifest says {}×{}", file.display(), want[0], want[1]));
             }
-            tier.push(RawAtlas { size: want, rgba: img.into_raw() });
+            tier.push(RawAtlas { size: want, rgba });
         }
         atlases.push(tier);
     }
