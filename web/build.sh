@@ -3,6 +3,9 @@
 # time), the page, and the assets it fetches over HTTP (demo clip, demo gallery).
 #   web/build.sh            both builds
 #   web/build.sh webgl2     only one (e.g. for the headless page test)
+# HEADROOM_WEB_PROFILE=release builds with the release profile (quick to link: what CI uses);
+# the default, the `web` profile (Cargo.toml: size-optimised, fat LTO), is what to deploy.
+# HEADROOM_WASM_OPT=0 skips wasm-opt (~6 min here).
 # Needs: rustup target wasm32-unknown-unknown; wasm-bindgen-cli at exactly the version in
 # Cargo.lock (installed into ~/.cache/headroom-tools if missing); wasm-opt (Debian binaryen) if present.
 set -euo pipefail
@@ -21,15 +24,16 @@ if [ "$have" != "$want" ]; then
 fi
 rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 target="${CARGO_TARGET_DIR:-target}"
+profile="${HEADROOM_WEB_PROFILE:-web}"
 dist=web/dist
 mkdir -p "$dist"
 for b in "${builds[@]}"; do
   start=$(date +%s)
   # Separate target dirs: the two renderer features would otherwise rebuild each other.
-  CARGO_TARGET_DIR="$target/web-$b" cargo build --release --target wasm32-unknown-unknown --no-default-features --features "$b" --bin headroom
+  CARGO_TARGET_DIR="$target/web-$b" cargo build --profile "$profile" --target wasm32-unknown-unknown --no-default-features --features "$b" --bin headroom
   rm -rf "$dist/$b"
   wasm-bindgen --target web --no-typescript --out-dir "$dist/$b" --out-name headroom \
-    "$target/web-$b/wasm32-unknown-unknown/release/headroom.wasm"
+    "$target/web-$b/wasm32-unknown-unknown/$profile/headroom.wasm"
   if command -v wasm-opt >/dev/null && [ "${HEADROOM_WASM_OPT:-1}" = 1 ]; then
     # The features rustc's wasm32 target emits (reference types are what wasm-bindgen's externref
     # table needs).
@@ -39,7 +43,7 @@ for b in "${builds[@]}"; do
   fi
   raw=$(stat -c %s "$dist/$b/headroom_bg.wasm")
   gz=$(gzip -9 -c "$dist/$b/headroom_bg.wasm" | wc -c)
-  echo "$b: headroom_bg.wasm $((raw / 1048576)) MiB raw, $((gz / 1048576)) MiB gzip ($raw / $gz bytes), built in $(( $(date +%s) - start )) s"
+  echo "$b ($profile profile): headroom_bg.wasm $((raw / 1048576)) MiB raw, $((gz / 1048576)) MiB gzip ($raw / $gz bytes), built in $(( $(date +%s) - start )) s"
 done
 cp web/index.html "$dist/"
 mkdir -p "$dist/assets/demo" "$dist/assets/gallery"

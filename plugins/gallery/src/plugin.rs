@@ -251,7 +251,7 @@ async fn read_bytes(path: &std::path::Path) -> Result<Vec<u8>, String> {
 
 /// Atlases in the browser: `fetch` → `Blob` → `createImageBitmap` (decoded by the browser, off
 /// the page's thread, no colour conversion) → a 2D canvas → RGBA bytes. If the browser cannot
-/// decode it, the `image` crate does, as natively.
+/// decode one, the `image` crate does, as natively.
 #[cfg(target_arch = "wasm32")]
 mod web {
     use std::path::Path;
@@ -259,51 +259,48 @@ mod web {
     use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_futures::JsFuture;
 
+    /// Starts downloading and decoding one atlas: a promise of `[blob, bitmap or null]`. The whole
+    /// chain runs in the browser, so every atlas downloads and decodes at once, whatever the
+    /// app's frame rate (a Rust `await` costs a frame).
     pub fn start_fetch(file: &Path) -> Result<JsFuture, String> {
         let url = file.to_string_lossy().replace('\\', "/");
-        let window = web_sys::window().ok_or_else(|| format!("cannot fetch {url}: no browser window"))?;
-        Ok(JsFuture::from(window.fetch_with_str(&url)))
+        let fail = |e: JsValue| format!("cannot fetch {url}: {e:?}");
+        let chain = js_sys::Function::new_with_args(
+            "url, opts",
+            "return fetch(url).then((r) => { if (!r.ok) throw new Error(`HTTP ${r.status}`); return r.blob(); })\
+             .then((b) => createImageBitmap(b, opts).then((bm) => [b, bm], () => [b, null]));",
+        );
+        let opts = js_sys::Object::new();
+        js_sys::Reflect::set(&opts, &"colorSpaceConversion".into(), &"none".into()).map_err(fail)?;
+        js_sys::Reflect::set(&opts, &"premultiplyAlpha".into(), &"none".into()).map_err(fail)?;
+        let promise: js_sys::Promise =
+            chain.call2(&JsValue::NULL, &JsValue::from_str(&url), &opts).map_err(fail)?.dyn_into().map_err(fail)?;
+        Ok(JsFuture::from(promise))
     }
 
     pub async fn decode_atlas(fetch: JsFuture, file: &Path) -> Result<(u32, u32, Vec<u8>), String> {
         let url = file.to_string_lossy().replace('\\', "/");
         let fail = |what: &str, e: JsValue| format!("cannot load atlas {url}: {what} ({e:?})");
-        let resp: web_sys::Response =
-            fetch.await.map_err(|e| fail("network", e))?.dyn_into().map_err(|e| fail("not a response", e))?;
-        if !resp.ok() {
-            return Err(format!("cannot load atlas {url}: HTTP {}", resp.status()));
+        let pair: js_sys::Array =
+            fetch.await.map_err(|e| fail("network", e))?.dyn_into().map_err(|e| fail("fetch", e))?;
+        let blob: web_sys::Blob = pair.get(0).dyn_into().map_err(|e| fail("body", e))?;
+        let bitmap = pair.get(1).dyn_into::<web_sys::ImageBitmap>().ok();
+        if let Some(bitmap) = bitmap
+            && let Ok(img) = pixels(&bitmap)
+        {
+            return Ok(img);
         }
-        let blob: web_sys::Blob = JsFuture::from(resp.blob().map_err(|e| fail("body", e))?)
-            .await
-            .map_err(|e| fail("body", e))?
-            .dyn_into()
-            .map_err(|e| fail("body", e))?;
-        match browser_decode(&blob).await {
-            Ok(img) => Ok(img),
-            Err(e) => {
-                web_sys::console::warn_1(
-                    &format!("gallery: the browser could not decode {url} ({e:?}); decoding it in wasm").into(),
-                );
-                let buf = JsFuture::from(blob.array_buffer()).await.map_err(|e| fail("body", e))?;
-                let bytes = js_sys::Uint8Array::new(&buf).to_vec();
-                let img =
-                    image::load_from_memory(&bytes).map_err(|e| format!("cannot read atlas {url}: {e}"))?.to_rgba8();
-                Ok((img.width(), img.height(), img.into_raw()))
-            }
-        }
+        web_sys::console::warn_1(&format!("gallery: the browser could not decode {url}; decoding it in wasm").into());
+        let buf = JsFuture::from(blob.array_buffer()).await.map_err(|e| fail("body", e))?;
+        let bytes = js_sys::Uint8Array::new(&buf).to_vec();
+        let img = image::load_from_memory(&bytes).map_err(|e| format!("cannot read atlas {url}: {e}"))?.to_rgba8();
+        Ok((img.width(), img.height(), img.into_raw()))
     }
 
-    async fn browser_decode(blob: &web_sys::Blob) -> Result<(u32, u32, Vec<u8>), JsValue> {
-        let window = web_sys::window().ok_or("no window")?;
-        let opts = web_sys::ImageBitmapOptions::new();
-        js_sys::Reflect::set(&opts, &"colorSpaceConversion".into(), &"none".into())?;
-        js_sys::Reflect::set(&opts, &"premultiplyAlpha".into(), &"none".into())?;
-        let bitmap: web_sys::ImageBitmap =
-            JsFuture::from(window.create_image_bitmap_with_blob_and_image_bitmap_options(blob, &opts)?)
-                .await?
-                .dyn_into()?;
+    /// A decoded bitmap's RGBA bytes, through a 2D canvas.
+    fn pixels(bitmap: &web_sys::ImageBitmap) -> Result<(u32, u32, Vec<u8>), JsValue> {
         let (w, h) = (bitmap.width(), bitmap.height());
-        let document = window.document().ok_or("no document")?;
+        let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
         let canvas: web_sys::HtmlCanvasElement = document.create_element("canvas")?.dyn_into()?;
         canvas.set_width(w);
         canvas.set_height(h);
@@ -311,7 +308,7 @@ mod web {
         js_sys::Reflect::set(&attrs, &"willReadFrequently".into(), &JsValue::TRUE)?;
         let ctx: web_sys::CanvasRenderingContext2d =
             canvas.get_context_with_context_options("2d", &attrs)?.ok_or("no 2d context")?.dyn_into()?;
-        ctx.draw_image_with_image_bitmap(&bitmap, 0.0, 0.0)?;
+        ctx.draw_image_with_image_bitmap(bitmap, 0.0, 0.0)?;
         bitmap.close();
         let data = ctx.get_image_data(0.0, 0.0, w as f64, h as f64)?.data().0;
         canvas.set_width(0);

@@ -100,7 +100,7 @@ struct LiveLatest {
     entity: Option<Entity>,
     n: usize,
     positions: Option<(usize, Vec<[f32; 3]>)>,
-    /// `Time::elapsed_secs` when the run started (for the log lines).
+    /// Wall-clock seconds (`Time<Real>`) when the run started (for the log lines).
     started: f32,
 }
 
@@ -296,7 +296,7 @@ fn start_live_relayout(
     channel: Res<LiveChannel>,
     mut buffers: ResMut<Assets<ShaderBuffer>>,
     mut latest: ResMut<LiveLatest>,
-    time: Res<Time>,
+    time: Res<Time<bevy::time::Real>>,
 ) {
     if !live.requested {
         return;
@@ -364,7 +364,7 @@ fn apply_live_positions(
     mut live: ResMut<LiveRelayout>,
     gallery: Option<ResMut<Gallery>>,
     mut latest: ResMut<LiveLatest>,
-    time: Res<Time>,
+    time: Res<Time<bevy::time::Real>>,
 ) {
     let Some((it, pos)) = latest.positions.take() else { return };
     let secs = time.elapsed_secs() - latest.started;
@@ -375,8 +375,8 @@ fn apply_live_positions(
             pos.len()
         );
     }
-    if it / 250 > live.iteration / 250 && it < live.total {
-        info!("gallery: live relayout: {it} of {} iterations ({secs:.1} s)", live.total);
+    if it / 100 > live.iteration / 100 && it < live.total {
+        info!("gallery: live relayout: progress {it} of {} iterations ({secs:.1} s)", live.total);
     }
     live.iteration = it;
     if let Some(mut g) = gallery {
