@@ -5,9 +5,9 @@
 #   web/build.sh webgl2     only one (e.g. for the headless page test)
 # HEADROOM_WEB_PROFILE=release builds with the release profile (quick to link: what CI uses);
 # the default, the `web` profile (Cargo.toml: size-optimised, fat LTO), is what to deploy.
-# HEADROOM_WASM_OPT=0 skips wasm-opt (~6 min here).
+# HEADROOM_WASM_OPT=1 runs wasm-opt -Oz (binaryen newer than 108; HEADROOM_WASM_OPT_BIN=path picks one).
 # Needs: rustup target wasm32-unknown-unknown; wasm-bindgen-cli at exactly the version in
-# Cargo.lock (installed into ~/.cache/headroom-tools if missing); wasm-opt (Debian binaryen) if present.
+# Cargo.lock (installed into ~/.cache/headroom-tools if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 builds=("$@")
@@ -34,12 +34,21 @@ for b in "${builds[@]}"; do
   rm -rf "$dist/$b"
   wasm-bindgen --target web --no-typescript --out-dir "$dist/$b" --out-name headroom \
     "$target/web-$b/wasm32-unknown-unknown/$profile/headroom.wasm"
-  if command -v wasm-opt >/dev/null && [ "${HEADROOM_WASM_OPT:-1}" = 1 ]; then
-    # The features rustc's wasm32 target emits (reference types are what wasm-bindgen's externref
-    # table needs).
-    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-      --enable-reference-types --enable-multivalue \
-      "$dist/$b/headroom_bg.wasm" -o "$dist/$b/headroom_bg.wasm.opt" && mv "$dist/$b/headroom_bg.wasm.opt" "$dist/$b/headroom_bg.wasm"
+  if [ "${HEADROOM_WASM_OPT:-0}" = 1 ]; then
+    wasm_opt="${HEADROOM_WASM_OPT_BIN:-wasm-opt}"
+    v=$("$wasm_opt" --version 2>/dev/null | grep -o '[0-9][0-9]*' | head -1 || true)
+    if [ -z "$v" ]; then
+      echo "HEADROOM_WASM_OPT=1 but there is no $wasm_opt (binaryen); set HEADROOM_WASM_OPT_BIN" >&2
+      exit 1
+    elif [ "$v" -le 108 ]; then
+      echo "not running wasm-opt $v: binaryen ≤ 108 breaks wasm-bindgen's externref table (the page fails at start-up); use a newer one, e.g. npm's binaryen, via HEADROOM_WASM_OPT_BIN" >&2
+    else
+      # The features rustc's wasm32 target emits (reference types are what wasm-bindgen's externref
+      # table needs).
+      "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+        --enable-reference-types --enable-multivalue \
+        "$dist/$b/headroom_bg.wasm" -o "$dist/$b/headroom_bg.wasm.opt" && mv "$dist/$b/headroom_bg.wasm.opt" "$dist/$b/headroom_bg.wasm"
+    fi
   fi
   raw=$(stat -c %s "$dist/$b/headroom_bg.wasm")
   gz=$(gzip -9 -c "$dist/$b/headroom_bg.wasm" | wc -c)
