@@ -107,8 +107,9 @@ impl SettingsStore {
     /// Writes the settings atomically (temporary file, then rename; one `setItem` in a browser).
     pub fn save(&self, settings: &Settings) -> io::Result<()> {
         let json = serde_json::to_string_pretty(settings).map_err(io::Error::other)? + "\n";
+        #[cfg(target_arch = "wasm32")]
         if self.browser {
-            return self.write_browser(&json);
+            return web::set(&self.path.to_string_lossy(), &json);
         }
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -119,8 +120,9 @@ impl SettingsStore {
     }
 
     fn read_text(&self) -> io::Result<Option<String>> {
+        #[cfg(target_arch = "wasm32")]
         if self.browser {
-            return self.read_browser();
+            return web::get(&self.path.to_string_lossy());
         }
         match std::fs::read_to_string(&self.path) {
             Ok(t) => Ok(Some(t)),
@@ -129,38 +131,14 @@ impl SettingsStore {
         }
     }
 
-    fn move_aside(&self, backup: &Path, text: &str) -> io::Result<()> {
+    /// Moves the stored text to `backup` (in a browser: a copy under the backup key).
+    fn move_aside(&self, backup: &Path, _text: &str) -> io::Result<()> {
+        #[cfg(target_arch = "wasm32")]
         if self.browser {
-            return self.move_aside_browser(backup, text);
+            web::set(&backup.to_string_lossy(), _text)?;
+            return web::remove(&self.path.to_string_lossy());
         }
         std::fs::rename(&self.path, backup)
-    }
-
-    #[cfg(target_arch = "wasm32")]
-    fn read_browser(&self) -> io::Result<Option<String>> {
-        web::get(&self.path.to_string_lossy())
-    }
-    #[cfg(target_arch = "wasm32")]
-    fn write_browser(&self, text: &str) -> io::Result<()> {
-        web::set(&self.path.to_string_lossy(), text)
-    }
-    #[cfg(target_arch = "wasm32")]
-    fn move_aside_browser(&self, backup: &Path, text: &str) -> io::Result<()> {
-        web::set(&backup.to_string_lossy(), text)?;
-        web::remove(&self.path.to_string_lossy())
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
-    fn read_browser(&self) -> io::Result<Option<String>> {
-        Err(io::Error::other("no browser storage outside the web build"))
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    fn write_browser(&self, _text: &str) -> io::Result<()> {
-        Err(io::Error::other("no browser storage outside the web build"))
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    fn move_aside_browser(&self, _backup: &Path, _text: &str) -> io::Result<()> {
-        Err(io::Error::other("no browser storage outside the web build"))
     }
 }
 

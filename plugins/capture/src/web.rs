@@ -33,6 +33,19 @@ struct Inner {
     camera: bool,
 }
 
+impl Inner {
+    fn new(
+        video: HtmlVideoElement,
+        canvas: HtmlCanvasElement,
+        ctx: CanvasRenderingContext2d,
+        shared: Rc<RefCell<Shared>>,
+        name: &str,
+        camera: bool,
+    ) -> Self {
+        Inner { video, canvas, ctx, shared, last_time: -1.0, seq: 0, name: name.into(), camera }
+    }
+}
+
 /// A `<video>`-backed [`FrameSource`].
 pub struct WebVideoSource(Inner);
 
@@ -101,16 +114,7 @@ impl WebVideoSource {
                 Err(e) => s.borrow_mut().error = Some(js_err(e)),
             }
         });
-        Ok(WebVideoSource(Inner {
-            video,
-            canvas,
-            ctx,
-            shared,
-            last_time: -1.0,
-            seq: 0,
-            name: "camera".into(),
-            camera: true,
-        }))
+        Ok(WebVideoSource(Inner::new(video, canvas, ctx, shared, "camera", true)))
     }
 
     /// A video file at `url` (relative to the page), played muted and, if asked, looped.
@@ -130,16 +134,7 @@ impl WebVideoSource {
                 Err(e) => s.borrow_mut().error = Some(format!("{u}: {}", js_err(e))),
             }
         });
-        Ok(WebVideoSource(Inner {
-            video,
-            canvas,
-            ctx,
-            shared,
-            last_time: -1.0,
-            seq: 0,
-            name: name.into(),
-            camera: false,
-        }))
+        Ok(WebVideoSource(Inner::new(video, canvas, ctx, shared, name, false)))
     }
 }
 
