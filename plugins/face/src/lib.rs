@@ -12,6 +12,7 @@ pub mod haar;
 pub mod image_ops;
 mod linalg;
 pub mod model;
+pub mod nn;
 pub mod patch;
 pub mod plugin;
 pub mod score;
@@ -26,7 +27,7 @@ pub use plugin::{FaceFound, FaceLost, FaceModelInfo, FacePlugin, FaceSettings, F
 
 /// OpenCV's `haarcascade_frontalface_alt.xml`, the cascade clmtrackr embeds.
 pub static FRONTALFACE_ALT: &str = include_str!("../../../assets/models/haarcascade_frontalface_alt.xml");
-pub use tracker::{FaceEvent, FaceFit, FaceTracker, StageTimes, TrackOutput, TrackerConfig};
+pub use tracker::{Detector, FaceEvent, FaceFit, FaceTracker, Landmarks, StageTimes, TrackOutput, TrackerConfig};
 
 /// The bundled CLM: clmtrackr's `model_pca_20_svm`, converted by `headroom convert clmtrackr`.
 pub static CLMTRACKR_MODEL: &str = include_str!("../../../assets/models/clmtrackr-pca20-svm.json");

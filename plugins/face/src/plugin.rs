@@ -29,6 +29,10 @@ pub struct FaceTracking {
     pub search: usize,
     /// Where the patch responses are computed ("cpu" or the engine's name).
     pub engine: String,
+    /// The landmark backend in use.
+    pub landmarks: crate::Landmarks,
+    /// Why the configured backend is not in use (the CLM runs instead), if so.
+    pub notice: Option<String>,
     meter: FpsMeter,
 }
 
@@ -93,6 +97,9 @@ impl Plugin for FacePlugin {
         });
         match loaded {
             Ok((model, tracker)) => {
+                if let Some(n) = &tracker.notice {
+                    warn!("face: {n}");
+                }
                 app.insert_resource(FaceModelInfo { triangles: model.triangles, paths: model.paths });
                 app.world_mut().resource_mut::<TrackerSlot>().idle = Some(Box::new(tracker));
                 app.add_systems(Update, (collect_result, start_job).chain());
@@ -150,6 +157,8 @@ fn collect_result(
     slot.job = None;
     tracking.search = tracker.fitter.config.search;
     tracking.engine = tracker.fitter.engine_name();
+    tracking.landmarks = tracker.landmarks();
+    tracking.notice.clone_from(&tracker.notice);
     slot.idle = Some(tracker);
     for e in &out.events {
         match e {

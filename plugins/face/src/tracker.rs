@@ -6,6 +6,7 @@
 use web_time::Instant;
 
 use crate::camshift::CamShift;
+use crate::nn::{MeshTracker, NnError, Roi};
 use crate::fit::{FitConfig, FitError, Fitter};
 use crate::haar::{Cascade, CascadeError, DetectParams, Rect};
 use crate::image_ops::Gray;
@@ -13,9 +14,30 @@ use crate::model::ClmModel;
 use crate::score::DriftScorer;
 use crate::shape::Similarity;
 
-/// Tracker settings; defaults follow clmtrackr and headtrackr.
+/// Which landmark backend fits the face.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Landmarks {
+    /// MediaPipe's face mesh (468 points, mapped onto clmtrackr's 71), with the iris model.
+    #[default]
+    Mesh,
+    /// clmtrackr's 71-point constrained local model.
+    Clm,
+}
+
+/// Which detector finds a face when none is tracked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Detector {
+    #[default]
+    BlazeFace,
+    /// OpenCV's Viola–Jones cascade (clmtrackr's detector).
+    Haar,
+}
+
+/// Tracker settings; the CLM's defaults follow clmtrackr and headtrackr.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrackerConfig {
+    pub landmarks: Landmarks,
+    pub detector: Detector,
     pub fit: FitConfig,
     pub detect: DetectParams,
     /// Detection runs on the frame scaled so that its longer side is this many pixels.
@@ -36,6 +58,8 @@ pub struct TrackerConfig {
 impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {
+            landmarks: Landmarks::default(),
+            detector: Detector::default(),
             fit: FitConfig::default(),
             detect: DetectParams::default(),
             detect_work_size: 200,
@@ -46,6 +70,13 @@ impl Default for TrackerConfig {
             init_fits: 20,
             init_search: 25,
         }
+    }
+}
+
+impl TrackerConfig {
+    /// clmtrackr's pipeline: Haar detection and the 71-point CLM.
+    pub fn clm() -> Self {
+        TrackerConfig { landmarks: Landmarks::Clm, detector: Detector::Haar, ..TrackerConfig::default() }
     }
 }
 
@@ -70,6 +101,8 @@ pub struct FaceFit {
     pub converged: bool,
     /// Bounding box of the points.
     pub face_box: Rect,
+    /// The face mesh's 468 points `[x, y, z]` (frame pixels), with the mesh backend.
+    pub mesh: Option<Vec<[f32; 3]>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +133,7 @@ pub struct TrackOutput {
 pub struct FaceTracker {
     pub config: TrackerConfig,
     cascade: Cascade,
+    map71: Vec<usize>,
     pub fitter: Fitter,
     scorer: DriftScorer,
     tracking: bool,
@@ -109,9 +143,51 @@ pub struct FaceTracker {
     positions: Vec<Vec<[f32; 2]>>,
     frames_since_score: u32,
     camshift: Option<CamShift>,
+    /// The mesh backend (BlazeFace, face mesh, iris), when it is in use and loaded.
+    mesh: Option<MeshTracker>,
+    /// Why the configured backend could not be used (the CLM and Haar run instead).
+    pub notice: Option<String>,
     /// Counts for reports.
     pub detections: u64,
     pub losses: u64,
+}
+
+/// clmtrackr's 71 points as face-mesh vertices (`tools/mesh_to_clm71.py`); 468 and 469 stand
+/// for the pupils of the iris model (subject's right, left).
+static MESH_TO_CLM71: &str = include_str!("../../../assets/models/mesh_to_clm71.json");
+
+#[derive(serde::Deserialize)]
+struct MeshMap {
+    vertices: Vec<usize>,
+}
+
+fn mesh_map() -> Result<Vec<usize>, NnError> {
+    let m: MeshMap = serde_json::from_str(MESH_TO_CLM71)
+        .map_err(|e| NnError::Model { model: "mesh → 71 map".into(), what: e.to_string() })?;
+    if m.vertices.len() != 71 || m.vertices.iter().any(|&v| v >= 470) {
+        return Err(NnError::Model { model: "mesh → 71 map".into(), what: "needs 71 vertices below 470".into() });
+    }
+    Ok(m.vertices)
+}
+
+/// clmtrackr's 71 points from a mesh fit.
+pub fn points71(fit: &crate::nn::MeshFit, map: &[usize]) -> Vec<[f32; 2]> {
+    map.iter()
+        .map(|&v| match v {
+            468 | 469 => {
+                let (a, b) = if v == 468 { (33, 133) } else { (362, 263) };
+                fit.pupils.map_or(
+                    [(fit.points[a][0] + fit.points[b][0]) / 2.0, (fit.points[a][1] + fit.points[b][1]) / 2.0],
+                    |p| p[v - 468],
+                )
+            }
+            _ => [fit.points[v][0], fit.points[v][1]],
+        })
+        .collect()
+}
+
+fn gray_to_rgba(img: &Gray) -> Vec<u8> {
+    img.data.iter().flat_map(|&v| [v, v, v, 255]).collect()
 }
 
 fn elapsed_ms(t: Instant) -> f32 {
@@ -132,7 +208,28 @@ fn bounding_box(points: &[[f32; 2]]) -> Rect {
 impl FaceTracker {
     pub fn new(model: &ClmModel, cascade: Cascade, config: TrackerConfig) -> Result<Self, TrackerError> {
         let fitter = Fitter::new(model, config.fit.clone())?;
+        let wants_nn = config.landmarks == Landmarks::Mesh || config.detector == Detector::BlazeFace;
+        let (mesh, notice) = if wants_nn {
+            match MeshTracker::new().and_then(|m| mesh_map().map(|map| (m, map))) {
+                Ok((m, map)) => (Some((m, map)), None),
+                Err(e) => (None, Some(format!("face mesh unavailable ({e}); using Haar + CLM"))),
+            }
+        } else {
+            (None, None)
+        };
+        let mut config = config;
+        if mesh.is_none() {
+            config.landmarks = Landmarks::Clm;
+            config.detector = Detector::Haar;
+        }
+        let (mesh, map71) = match mesh {
+            Some((m, map)) => (Some(m), map),
+            None => (None, Vec::new()),
+        };
         Ok(FaceTracker {
+            mesh,
+            map71,
+            notice,
             params: vec![0.0; fitter.shape.num_params()],
             fitter,
             scorer: DriftScorer::new(model),
@@ -150,11 +247,19 @@ impl FaceTracker {
     }
 
     pub fn is_tracking(&self) -> bool {
-        self.tracking
+        self.tracking || self.mesh.as_ref().is_some_and(|m| m.is_tracking())
+    }
+
+    /// The landmark backend in use (the configured one, or the CLM after a fallback).
+    pub fn landmarks(&self) -> Landmarks {
+        self.config.landmarks
     }
 
     /// Forgets the face; the next frame detects again.
     pub fn reset(&mut self) {
+        if let Some(m) = self.mesh.as_mut() {
+            m.reset();
+        }
         self.tracking = false;
         self.history.clear();
         self.scores.clear();
@@ -163,7 +268,25 @@ impl FaceTracker {
         self.params.iter_mut().for_each(|p| *p = 0.0);
     }
 
-    /// Face boxes in `img` (frame pixels), largest first, with clmtrackr's settings.
+    /// Face boxes from the configured detector (BlazeFace needs the RGBA pixels; without them,
+    /// or with `--detector haar`, the Haar cascade), frame pixels, best first.
+    pub fn detect_faces(&self, img: &Gray, rgba: Option<&[u8]>) -> Vec<Rect> {
+        if let (Detector::BlazeFace, Some(m), Some(px)) = (self.config.detector, self.mesh.as_ref(), rgba) {
+            return match m.detect(px, img.width, img.height) {
+                Ok(d) => d
+                    .iter()
+                    .map(|d| {
+                        let [x0, y0, x1, y1] = d.bbox;
+                        Rect::new(x0.round() as i32, y0.round() as i32, (x1 - x0).round() as i32, (y1 - y0).round() as i32)
+                    })
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+        }
+        self.detect(img)
+    }
+
+    /// Face boxes in `img` (frame pixels), largest first, with clmtrackr's Haar settings.
     pub fn detect(&self, img: &Gray) -> Vec<Rect> {
         if img.is_empty() {
             return Vec::new();
@@ -235,15 +358,127 @@ impl FaceTracker {
         p
     }
 
-    /// Tracks one greyscale frame (and its RGBA pixels for camshift, if given).
+    /// The mesh crop for a Haar box: centred on the box, 1.5 × its side (BlazeFace's boxes and
+    /// OpenCV's are of about the same size; the landmarks re-crop right after).
+    fn haar_roi(&self, img: &Gray) -> Option<Roi> {
+        self.detect(img).first().map(|b| Roi {
+            cx: b.x as f32 + b.w as f32 / 2.0,
+            cy: b.y as f32 + b.h as f32 * 0.55,
+            size: 1.5 * b.w.max(b.h) as f32,
+            rotation: 0.0,
+        })
+    }
+
+    /// One frame with the mesh backend.
+    fn track_mesh(&mut self, img: &Gray, rgba: &[u8], still: bool) -> TrackOutput {
+        let mut out = TrackOutput::default();
+        let haar = (self.config.detector == Detector::Haar && !self.mesh.as_ref().is_some_and(|m| m.is_tracking()))
+            .then(|| self.haar_roi(img))
+            .flatten();
+        let Some(mesh) = self.mesh.as_mut() else { return out };
+        let (w, h) = (img.width, img.height);
+        let t = Instant::now();
+        let result = if still {
+            let before = mesh.detections;
+            let r = if self.config.detector == Detector::Haar {
+                match haar {
+                    Some(roi) => mesh.fit_still(rgba, w, h, Some(roi)),
+                    None => Ok(None),
+                }
+            } else {
+                mesh.fit_still(rgba, w, h, None)
+            };
+            r.map(|fit| {
+                let found = fit.is_some();
+                if found {
+                    mesh.detections = before + 1;
+                }
+                crate::nn::MeshStep { fit, detected: found, lost: false, detect_ms: 0.0, mesh_ms: elapsed_ms(t) }
+            })
+        } else if self.config.detector == Detector::Haar {
+            let f = move || haar;
+            mesh.step(rgba, w, h, Some(&f))
+        } else {
+            mesh.step(rgba, w, h, None)
+        };
+        self.detections = mesh.detections;
+        self.losses = mesh.losses;
+        let step = match result {
+            Ok(s) => s,
+            Err(e) => {
+                self.notice = Some(format!("face mesh failed: {e}"));
+                return out;
+            }
+        };
+        out.times.detect_ms = step.detect_ms;
+        out.times.fit_ms = step.mesh_ms;
+        if step.lost {
+            out.events.push(FaceEvent::Lost);
+        }
+        let Some(fit) = step.fit else { return out };
+        if step.detected {
+            out.events.push(FaceEvent::Found);
+        }
+        let points = points71(&fit, &self.map71);
+        let mut params = self.fitter.shape.project(&points);
+        self.fitter.shape.clamp(&mut params);
+        self.params.clone_from(&params);
+        out.fit = Some(FaceFit {
+            face_box: bounding_box(&points),
+            converged: true,
+            points,
+            params,
+            score: fit.presence,
+            mesh: Some(fit.points),
+        });
+        out
+    }
+
+    /// Fits a still image (no previous frame): the mesh backend re-crops until the crop
+    /// settles; the CLM iterates until it converges (at most 10 × the video budget).
+    pub fn track_still(&mut self, img: &Gray, rgba: Option<&[u8]>) -> TrackOutput {
+        self.reset();
+        if img.is_empty() {
+            return TrackOutput::default();
+        }
+        if self.config.landmarks == Landmarks::Mesh && self.mesh.is_some() {
+            let owned;
+            let px = match rgba {
+                Some(p) => p,
+                None => {
+                    owned = gray_to_rgba(img);
+                    &owned
+                }
+            };
+            return self.track_mesh(img, px, true);
+        }
+        let init = self.config.init_fits;
+        self.config.init_fits = init * 10;
+        let out = self.track(img, rgba);
+        self.config.init_fits = init;
+        out
+    }
+
+    /// Tracks one greyscale frame (and its RGBA pixels for camshift and the networks, if given).
     pub fn track(&mut self, img: &Gray, rgba: Option<&[u8]>) -> TrackOutput {
         let mut out = TrackOutput::default();
         if img.is_empty() {
             return out;
         }
+        if self.config.landmarks == Landmarks::Mesh && self.mesh.is_some() {
+            let owned;
+            let px = match rgba {
+                Some(p) => p,
+                None => {
+                    owned = gray_to_rgba(img);
+                    &owned
+                }
+            };
+            return self.track_mesh(img, px, false);
+        }
         if !self.tracking {
             let t = Instant::now();
-            let faces = self.detect(img);
+            let faces = self.detect_faces(img, rgba);
             out.times.detect_ms = elapsed_ms(t);
             let Some(&face) = faces.first() else {
                 out.fallback_box = self.camshift_step(img, rgba, &mut out);
@@ -323,6 +558,7 @@ impl FaceTracker {
             points,
             params: self.params.clone(),
             score: self.scores.last().copied().unwrap_or(0.0),
+            mesh: None,
         });
         out
     }
