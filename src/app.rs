@@ -1,7 +1,9 @@
 //! Assembles the Bevy app: engine plugins, capture, screens, settings.
 
+use bevy::camera::RenderTarget;
 use bevy::prelude::*;
 use bevy::render::RenderPlugin;
+use bevy::render::render_resource::{TextureFormat, TextureUsages};
 use bevy::render::settings::{RenderCreation, WgpuSettings};
 use bevy::window::{ExitCondition, WindowResolution};
 use bevy::winit::WinitPlugin;
@@ -39,12 +41,43 @@ pub struct AppConfig {
     pub gallery: Option<std::path::PathBuf>,
     /// Where the face tracker's patch responses run (`--compute`).
     pub compute: headroom_gpu::ComputeChoice,
+    /// The face tracker's backends (`--landmarks`, `--detector`).
+    pub tracker: TrackerConfig,
 }
+
+/// Where the app draws.
+enum Output {
+    Window,
+    /// No window, no GPU (`AppConfig::headless`).
+    Headless,
+    /// No window; every camera draws into an image of this size.
+    Offscreen(UVec2),
+}
+
+/// The image every camera draws into in an app from [`build_offscreen_app`].
+#[derive(Resource, Clone)]
+pub struct OffscreenTarget(pub Handle<Image>);
 
 /// Builds the app; `app.run()` opens the window (or `app.update()` steps a headless one).
 pub fn build_app(config: AppConfig) -> App {
+    let output = if config.headless { Output::Headless } else { Output::Window };
+    build(config, output)
+}
+
+/// Builds the app to draw into an image of `size` instead of a window: every camera, the UI
+/// camera and the screens' 3D cameras, draws into the returned image just as it would into the
+/// window, so a screenshot of the image shows what the window would. Needs a GPU adapter
+/// (lavapipe will do; `WGPU_BACKEND` picks the backend). `config.headless` is ignored. For
+/// render tests: step it with `app.update()` after the renderer is ready (see `App::finish`).
+pub fn build_offscreen_app(config: AppConfig, size: UVec2) -> (App, Handle<Image>) {
+    let app = build(config, Output::Offscreen(size));
+    let handle = app.world().resource::<OffscreenTarget>().0.clone();
+    (app, handle)
+}
+
+fn build(config: AppConfig, output: Output) -> App {
     let mut app = App::new();
-    if config.headless {
+    if let Output::Headless = output {
         app.add_plugins(
             DefaultPlugins
                 .build()
@@ -55,6 +88,19 @@ pub fn build_app(config: AppConfig) -> App {
                     ..default()
                 }),
         );
+    } else if let Output::Offscreen(size) = output {
+        app.add_plugins(DefaultPlugins.build().disable::<WinitPlugin>().set(WindowPlugin {
+            primary_window: None,
+            exit_condition: ExitCondition::DontExit,
+            ..default()
+        }))
+        .add_plugins(EguiPlugin::default())
+        .insert_resource(EguiGlobalSettings { auto_create_primary_context: false, ..default() });
+        let mut image = Image::new_target_texture(size.x, size.y, TextureFormat::Rgba8UnormSrgb, None);
+        // Screenshots copy from it.
+        image.texture_descriptor.usage |= TextureUsages::COPY_SRC;
+        let handle = app.world_mut().resource_mut::<Assets<Image>>().add(image);
+        app.insert_resource(OffscreenTarget(handle)).add_observer(draw_offscreen);
     } else {
         app.add_plugins(DefaultPlugins.set(WindowPlugin {
             primary_window: Some(Window {
@@ -73,7 +119,7 @@ pub fn build_app(config: AppConfig) -> App {
     }
     let high = HighScore(config.settings.facekat_high_score);
     app.add_plugins(CapturePlugin::new(config.source, config.notice, config.open_options))
-        .add_plugins(FacePlugin { config: TrackerConfig::default() })
+        .add_plugins(FacePlugin { config: config.tracker.clone() })
         .add_plugins((HeadPlugin { config: config.settings.head }, OffAxisCameraPlugin))
         .insert_resource(config.settings)
         .add_plugins(ScreensPlugin { start: config.start })
@@ -83,7 +129,7 @@ pub fn build_app(config: AppConfig) -> App {
         .insert_resource(high)
         .insert_resource(FaceKatSeed(config.facekat_seed))
         .add_systems(Update, save_high_score);
-    if !config.headless {
+    if !matches!(output, Output::Headless) {
         // Kernels on the render device: face responses (CPU or GPU, measured) and the gallery's
         // live relayout.
         app.add_plugins(headroom_gpu::GpuPlugin { face_responses: config.compute });
@@ -92,6 +138,11 @@ pub fn build_app(config: AppConfig) -> App {
         app.insert_resource(store);
     }
     app
+}
+
+/// Points every new camera at the offscreen image instead of the (absent) window.
+fn draw_offscreen(add: On<Add, Camera>, target: Res<OffscreenTarget>, mut commands: Commands) {
+    commands.entity(add.entity).insert(RenderTarget::Image(target.0.clone().into()));
 }
 
 /// Keeps FaceKat's best score in the settings file.

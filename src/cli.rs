@@ -24,8 +24,8 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_loop: bool,
 
-    /// Frame rate for images:DIR sources.
-    #[arg(long, global = true, value_name = "FPS", default_value_t = 30.0)]
+    /// Frame rate for images:DIR sources (0.001 to 1000).
+    #[arg(long, global = true, value_name = "FPS", default_value_t = 30.0, value_parser = parse_fps)]
     pub fps: f64,
 
     /// Where the face tracker's patch responses run: auto (whichever measures faster here at
@@ -33,8 +33,47 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "auto|cpu|gpu", default_value = "auto")]
     pub compute: headroom_gpu::ComputeChoice,
 
+    /// Face landmarks: mesh (MediaPipe's 468-point face mesh + iris, mapped onto clmtrackr's 71
+    /// points) or clm (clmtrackr's 71-point model).
+    #[arg(long, global = true, value_enum, value_name = "mesh|clm", default_value_t = LandmarksArg::Mesh)]
+    pub landmarks: LandmarksArg,
+
+    /// Face detector, used only when no face is tracked: blazeface (MediaPipe's) or haar
+    /// (OpenCV's cascade, as clmtrackr).
+    #[arg(long, global = true, value_enum, value_name = "blazeface|haar", default_value_t = DetectorArg::Blazeface)]
+    pub detector: DetectorArg,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LandmarksArg {
+    Mesh,
+    Clm,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectorArg {
+    Blazeface,
+    Haar,
+}
+
+impl Cli {
+    /// The face tracker's settings from `--landmarks` and `--detector`.
+    pub fn tracker_config(&self) -> headroom_face::TrackerConfig {
+        headroom_face::TrackerConfig {
+            landmarks: match self.landmarks {
+                LandmarksArg::Mesh => headroom_face::Landmarks::Mesh,
+                LandmarksArg::Clm => headroom_face::Landmarks::Clm,
+            },
+            detector: match self.detector {
+                DetectorArg::Blazeface => headroom_face::Detector::BlazeFace,
+                DetectorArg::Haar => headroom_face::Detector::Haar,
+            },
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Subcommand, Debug, Clone, PartialEq)]
@@ -77,11 +116,13 @@ pub enum Command {
     /// Build a gallery from a folder of images: thumbnails and texture atlases, MobileNetV2
     /// features, PCA, 3D and 2D t-SNE maps, similar works, typical works and outliers per period,
     /// and a manifest. Incremental: a re-run computes only new or changed files, an interrupted
-    /// build resumes, and new works join the existing map without moving it.
+    /// (even killed) build resumes, and new works join the existing map without moving it.
+    /// Unreadable, truncated or enormous images are skipped and listed in OUT/report.txt.
     BuildGallery {
         /// Folder of images (jpg, png, webp, gif, tiff; searched recursively).
         dir: PathBuf,
-        /// CSV with a `file` column (matched on the file name) and columns such as title, artist,
+        /// CSV with a `file` column (the path in the folder, or just the file name where that is
+        /// unambiguous) and columns such as title, artist,
         /// year, date, medium, museum, source_url; other columns are kept as free metadata.
         #[arg(long, value_name = "CSV")]
         metadata: Option<PathBuf>,
@@ -103,7 +144,9 @@ pub enum Command {
         /// t-SNE iterations in all (the first 250 with early exaggeration).
         #[arg(long, default_value_t = 750)]
         iterations: usize,
-        /// Random seed (the map is deterministic for a seed).
+        /// Random seed of the map: it jitters t-SNE's PCA start; the same inputs and seed give the same
+        /// map bit for bit, another seed a different one. A changed seed, perplexity, iteration count
+        /// or model lays the map out again.
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Only the first N images (in path order).
@@ -131,8 +174,8 @@ pub enum Command {
     /// Read the source for a while without a window and report what arrived (a quick check that
     /// a camera or file works).
     Probe {
-        /// How long to read.
-        #[arg(long, default_value_t = 2.0)]
+        /// How long to read, in seconds (0 to 86400).
+        #[arg(long, default_value_t = 2.0, value_parser = parse_seconds)]
         seconds: f64,
     },
 }
@@ -178,5 +221,44 @@ impl From<AtlasFormatArg> for headroom_gallery::atlas::AtlasFormat {
             AtlasFormatArg::Png => Self::Png,
             AtlasFormatArg::Jpeg => Self::Jpeg,
         }
+    }
+}
+
+/// `--seconds`: a finite number of seconds from 0 to a day (`inf` or `1e300` used to panic in
+/// `Duration::from_secs_f64`).
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(v.is_finite() && (0.0..=86_400.0).contains(&v)) {
+        return Err(format!("`{s}`: give a number of seconds from 0 to 86400"));
+    }
+    Ok(v)
+}
+
+/// `--fps`: a finite frame rate from 0.001 to 1000 (`1e-20` used to panic computing frame times).
+pub fn parse_fps(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a frame rate"))?;
+    if !(v.is_finite() && (0.001..=1000.0).contains(&v)) {
+        return Err(format!("`{s}`: give a frame rate from 0.001 to 1000 frames per second"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_range_seconds_and_frame_rates_are_refused_by_the_parser() {
+        for bad in ["inf", "-inf", "NaN", "1e300", "-1", "86401", "two"] {
+            let e = Cli::try_parse_from(["headroom", "probe", "--seconds", bad]).unwrap_err().to_string();
+            assert!(e.contains("seconds"), "{bad}: {e}");
+        }
+        for bad in ["1e-20", "0", "-3", "inf", "NaN", "1e9"] {
+            let e = Cli::try_parse_from(["headroom", "--fps", bad, "probe"]).unwrap_err().to_string();
+            assert!(e.contains("frame rate"), "{bad}: {e}");
+        }
+        let ok = Cli::try_parse_from(["headroom", "--fps", "0.5", "probe", "--seconds", "0.25"]).unwrap();
+        assert_eq!(ok.fps, 0.5);
+        assert!(matches!(ok.command, Some(Command::Probe { seconds }) if seconds == 0.25));
     }
 }

@@ -95,6 +95,9 @@ struct Summary {
 /// Runs the tracker over `input` and writes one record per image or frame.
 pub fn run_fit(input: &Path, json: Option<&Path>, overlay: Option<&Path>, config: TrackerConfig) -> anyhow::Result<()> {
     let mut tracker = default_tracker(config).map_err(anyhow::Error::msg)?;
+    if let Some(n) = &tracker.notice {
+        eprintln!("headroom: {n}");
+    }
     let mut sink: Box<dyn Write> = match json {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
@@ -161,7 +164,7 @@ pub fn run_fit(input: &Path, json: Option<&Path>, overlay: Option<&Path>, config
                 continue;
             }
         };
-        let (rec, _) = track_frame(&mut tracker, &frame, name.clone());
+        let (rec, _) = fit_still(&mut tracker, &frame, name.clone());
         let stem = Path::new(&name).file_stem().map_or(name.clone(), |s| s.to_string_lossy().into_owned());
         emit(rec, Some(&frame), &stem)?;
     }
@@ -180,6 +183,18 @@ pub fn track_frame(tracker: &mut FaceTracker, frame: &Frame, source: String) -> 
     let t = Instant::now();
     let out = match Gray::from_rgba(frame.width as usize, frame.height as usize, &frame.rgba) {
         Some(gray) => tracker.track(&gray, Some(&frame.rgba)),
+        None => TrackOutput::default(),
+    };
+    let ms = t.elapsed().as_secs_f32() * 1000.0;
+    (record(source, frame.timestamp.as_secs_f64() * 1000.0, &out, ms), out)
+}
+
+/// Fits one still (no previous frame): the mesh re-crops until its crop settles, the CLM
+/// iterates to convergence.
+pub fn fit_still(tracker: &mut FaceTracker, frame: &Frame, source: String) -> (FitRecord, TrackOutput) {
+    let t = Instant::now();
+    let out = match Gray::from_rgba(frame.width as usize, frame.height as usize, &frame.rgba) {
+        Some(gray) => tracker.track_still(&gray, Some(&frame.rgba)),
         None => TrackOutput::default(),
     };
     let ms = t.elapsed().as_secs_f32() * 1000.0;

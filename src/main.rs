@@ -47,6 +47,7 @@ fn main() {
         facekat_seed: None,
         gallery: None,
         compute: Default::default(),
+        tracker: Default::default(),
     })
     .run();
 }
@@ -68,7 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Some(Command::Cameras) => return list_cameras(),
         Some(Command::Fit { input, json, overlay, patches }) => {
-            let mut config = headroom_face::TrackerConfig::default();
+            let mut config = cli.tracker_config();
             config.fit.response = headroom_face::patch::ResponseConfig::for_kind((*patches).into());
             return headroom::fit_cmd::run_fit(input, json.as_deref(), overlay.as_deref(), config);
         }
@@ -138,6 +139,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         facekat_seed,
         gallery,
         compute: cli.compute,
+        tracker: cli.tracker_config(),
     });
     app.run();
     Ok(())

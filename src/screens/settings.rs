@@ -168,7 +168,10 @@ fn calibrate_on_space(
         return;
     };
     let size = (t.frame_size.0 as f32, t.frame_size.1 as f32);
-    let obs = Observation::Landmarks { points: &fit.points, score: fit.score };
+    let obs = match &fit.mesh {
+        Some(mesh) => Observation::Mesh { points: mesh, score: fit.score },
+        None => Observation::Landmarks { points: &fit.points, score: fit.score },
+    };
     match tracker.estimator.calibrate_distance(obs, size, form.arm_cm) {
         Some(hfov) => {
             head.config.camera_hfov_deg = Some(hfov);

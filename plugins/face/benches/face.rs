@@ -1,10 +1,12 @@
-//! `cargo bench --profile dev --workspace --bench face`: detection at 320×240 and 640×480 and one tracked frame on
-//! the demo clip. Prints one line per measurement (median of repeated runs, milliseconds);
+//! `cargo bench --profile dev --workspace --bench face`: Haar and BlazeFace detection at
+//! 320×240 and 640×480, and one tracked frame on the demo clip with the CLM and with the face
+//! mesh (crop + mesh + iris + pose). Prints one line per measurement (median of repeated runs, milliseconds);
 //! `bench/face.sh` runs this beside OpenCV and MediaPipe on the same frames.
 
 use std::time::Instant;
 
 use headroom_capture::{DEMO_CLIP, VideoSource};
+use headroom_face::nn::BlazeFace;
 use headroom_face::{Cascade, DetectParams, FRONTALFACE_ALT, Gray, TrackerConfig, default_tracker};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -16,7 +18,12 @@ fn main() {
     // One thread (as the OpenCV peer runs) and then the machine's threads (rayon: points and
     // detection scales in parallel).
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    // candle's matrix products read RAYON_NUM_THREADS on each call.
+    // SAFETY: set before any other thread of this process reads the environment.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
     rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| run(" (1 thread)"));
+    // SAFETY: as above; the previous pool's work is finished.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -54,11 +61,60 @@ fn run(label: &str) {
         );
     }
 
+    let blaze = BlazeFace::new().unwrap();
+    for (w, h) in [(320usize, 240usize), (640, 480)] {
+        let imgs: Vec<Vec<u8>> = frames
+            .iter()
+            .step_by(24)
+            .map(|f| {
+                let img = image::RgbaImage::from_raw(f.width, f.height, f.rgba.clone()).unwrap();
+                image::imageops::resize(&img, w as u32, h as u32, image::imageops::FilterType::Triangle).into_raw()
+            })
+            .collect();
+        let mut times = Vec::new();
+        let mut found = 0;
+        for _ in 0..3 {
+            for px in &imgs {
+                let t = Instant::now();
+                found += blaze.detect(px, w, h).unwrap().len();
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        println!(
+            "blazeface detect {w}x{h}{label}: {:.3} ms median over {} runs ({} faces)",
+            median(times),
+            imgs.len() * 3,
+            found / 3
+        );
+    }
+
+    // The mesh backend: a tracked frame = crop + mesh + iris (both eyes) + the 71 points and
+    // their shape parameters (head pose from the mesh: `cargo bench --bench pose`).
+    let mut tracked = Vec::new();
+    for _ in 0..2 {
+        let mut tracker = default_tracker(TrackerConfig::default()).unwrap();
+        for (f, g) in frames.iter().zip(&grays) {
+            let was = tracker.is_tracking();
+            let t = Instant::now();
+            let out = tracker.track(g, Some(&f.rgba));
+            if was && out.fit.is_some() {
+                tracked.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    println!(
+        "mesh tracked frame {}x{}{label}: {:.3} ms median over {} frames",
+        frames[0].width,
+        frames[0].height,
+        median(tracked.clone()),
+        tracked.len()
+    );
+
     // Tracking: the whole clip, repeated; only frames that continue a track count as "tracked".
     let mut tracked = Vec::new();
     let mut passes = 0usize;
     for _ in 0..3 {
-        let mut tracker = default_tracker(TrackerConfig::default()).unwrap();
+        let mut tracker = default_tracker(TrackerConfig::clm()).unwrap();
         for (f, g) in frames.iter().zip(&grays) {
             let was = tracker.is_tracking();
             let t = Instant::now();
@@ -71,7 +127,7 @@ fn run(label: &str) {
         }
     }
     // Where a tracked frame's time goes: the fitter's three stages on the clip's frames.
-    let mut tracker = default_tracker(TrackerConfig::default()).unwrap();
+    let mut tracker = default_tracker(TrackerConfig::clm()).unwrap();
     let (mut ts, mut tr, mut tm) = (Vec::new(), Vec::new(), Vec::new());
     for (f, g) in frames.iter().zip(&grays) {
         let out = tracker.track(g, Some(&f.rgba));

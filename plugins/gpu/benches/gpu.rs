@@ -79,7 +79,7 @@ fn main() {
 
     // Responses: the model's experts on patches from a real fit, the 71 points repeated to
     // stand for several faces.
-    let mut tracker = default_tracker(TrackerConfig::default()).unwrap();
+    let mut tracker = default_tracker(TrackerConfig::clm()).unwrap();
     let mut fit = None;
     for _ in 0..30 {
         let f = video.next_frame().unwrap().unwrap();

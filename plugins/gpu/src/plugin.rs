@@ -203,7 +203,7 @@ fn measure(gpu: Gpu, choice: ComputeChoice) -> Choice {
     let name = crate::context::adapter_name(&gpu.info);
     let mut engine = GpuResponses::new(gpu);
     let result = (|| -> Result<(f64, f64), String> {
-        let mut tracker = headroom_face::default_tracker(Default::default())?;
+        let mut tracker = headroom_face::default_tracker(headroom_face::TrackerConfig::clm())?;
         let mut video = headroom_capture::VideoSource::from_bytes(headroom_capture::DEMO_CLIP.to_vec(), "demo")
             .map_err(|e| e.to_string())?;
         let mut params = None;

@@ -69,7 +69,7 @@ fn response_kernel_equals_the_cpu_reference() {
         (PatchKind::Lbp, Normalize::Patch, Logistic::Shifted),
     ] {
         let response = ResponseConfig { kind, normalize, logistic };
-        let cfg = TrackerConfig { fit: FitConfig { response, ..Default::default() }, ..Default::default() };
+        let cfg = TrackerConfig { fit: FitConfig { response, ..Default::default() }, ..TrackerConfig::clm() };
         let mut tracker = default_tracker(cfg).unwrap();
         // Patches sampled where the tracker actually fits the demo clip's face.
         for (w, h, rgba) in demo_frames(3) {
@@ -95,8 +95,8 @@ fn response_kernel_equals_the_cpu_reference() {
 #[test]
 fn the_fitter_tracks_the_same_with_gpu_responses() {
     let Some(gpu) = gpu_required("fitter with GPU responses") else { return };
-    let mut cpu = default_tracker(TrackerConfig::default()).unwrap();
-    let mut gpu_tracker = default_tracker(TrackerConfig::default()).unwrap();
+    let mut cpu = default_tracker(TrackerConfig::clm()).unwrap();
+    let mut gpu_tracker = default_tracker(TrackerConfig::clm()).unwrap();
     gpu_tracker.fitter.set_engine(Some(Box::new(GpuResponses::new(gpu))));
     assert!(gpu_tracker.fitter.engine_name().starts_with("gpu"));
     let mut worst = 0.0f32;

@@ -9,7 +9,7 @@ use glam::{DVec3, Vec3};
 use serde::{Deserialize, Serialize};
 
 use crate::one_euro::{OneEuro, OneEuroConfig};
-use crate::pose::{Camera, Pose, pose_from_landmarks};
+use crate::pose::{Camera, Pose, mesh_model, pose_from_landmarks, pose_from_mesh};
 
 /// Mean adult inter-pupillary distance, cm.
 pub const IPD_CM: f32 = 6.3;
@@ -69,6 +69,8 @@ pub enum Observation<'a> {
     Landmarks { points: &'a [[f32; 2]], score: f32 },
     /// Only a face box (x, y, w, h), e.g. from camshift.
     FaceBox([f32; 4]),
+    /// The face mesh's 468 points (frame pixels) and its presence score (0…1).
+    Mesh { points: &'a [[f32; 3]], score: f32 },
 }
 
 /// One filtered estimate.
@@ -88,6 +90,7 @@ pub struct HeadEstimator {
     frame: (f32, f32),
     filters: [OneEuro; 6],
     last_pose: Option<Pose>,
+    mesh_model: Option<Vec<(usize, [f64; 3])>>,
 }
 
 impl HeadEstimator {
@@ -98,6 +101,7 @@ impl HeadEstimator {
             camera: None,
             frame: (0.0, 0.0),
             last_pose: None,
+            mesh_model: mesh_model(),
         }
     }
 
@@ -162,6 +166,12 @@ impl HeadEstimator {
                 let (yaw, pitch, roll) = pose.yaw_pitch_roll();
                 (pose.translation, [yaw as f32, pitch as f32, roll as f32], score.clamp(0.0, 1.0))
             }
+            Observation::Mesh { points, score } => {
+                let pose = pose_from_mesh(points, self.mesh_model.as_deref()?, &cam, self.last_pose)?;
+                self.last_pose = Some(pose);
+                let (yaw, pitch, roll) = pose.yaw_pitch_roll();
+                (pose.translation, [yaw as f32, pitch as f32, roll as f32], score.clamp(0.0, 1.0))
+            }
             Observation::FaceBox([x, y, w, _h]) => {
                 if w <= 0.0 {
                     return None;
@@ -207,6 +217,16 @@ fn focal_for(obs: Observation, distance_cm: f32) -> Option<f32> {
             (ipd > 1.0).then(|| ipd * distance_cm / IPD_CM)
         }
         Observation::FaceBox([_, _, w, _]) => (w > 1.0).then(|| w * distance_cm / FACE_BOX_CM),
+        Observation::Mesh { points, .. } => {
+            // Eye centres (midpoints of the corners) stand for the pupils.
+            let c = |a: usize, b: usize| {
+                let (p, q) = (points.get(a)?, points.get(b)?);
+                Some([(p[0] + q[0]) / 2.0, (p[1] + q[1]) / 2.0])
+            };
+            let (a, b) = (c(33, 133)?, c(362, 263)?);
+            let ipd = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+            (ipd > 1.0).then(|| ipd * distance_cm / IPD_CM)
+        }
     }
 }
 

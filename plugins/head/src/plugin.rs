@@ -109,7 +109,10 @@ fn from_tracker(
     }
     let size = (tracking.frame_size.0 as f32, tracking.frame_size.1 as f32);
     let obs = match (&tracking.fit, tracking.fallback_box) {
-        (Some(fit), _) => Observation::Landmarks { points: &fit.points, score: fit.score.max(0.5) },
+        (Some(fit), _) => match &fit.mesh {
+            Some(mesh) => Observation::Mesh { points: mesh, score: fit.score },
+            None => Observation::Landmarks { points: &fit.points, score: fit.score.max(0.5) },
+        },
         (None, Some(b)) => Observation::FaceBox([b.x as f32, b.y as f32, b.w as f32, b.h as f32]),
         (None, None) => return,
     };

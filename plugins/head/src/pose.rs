@@ -227,6 +227,35 @@ pub fn pose_from_landmarks(points: &[[f32; 2]], cam: &Camera, init: Option<Pose>
     solve_pose(&model, &obs, cam, init)
 }
 
+/// The head model for the face mesh: the canonical face's rigid vertices, moved so that the
+/// origin is between the eyes (the midpoint of the four eye corners), as [`MEAN_FACE`]'s.
+pub fn mesh_model() -> Option<Vec<(usize, [f64; 3])>> {
+    let canon = headroom_face::nn::canonical_face().ok()?;
+    let eyes = [33usize, 133, 362, 263];
+    let mut o = [0f64; 3];
+    for &i in &eyes {
+        for k in 0..3 {
+            o[k] += f64::from(canon[i][k]) / 4.0;
+        }
+    }
+    Some(
+        headroom_face::nn::RIGID_VERTICES
+            .iter()
+            .map(|&i| (i, [f64::from(canon[i][0]) - o[0], f64::from(canon[i][1]) - o[1], f64::from(canon[i][2]) - o[2]]))
+            .collect(),
+    )
+}
+
+/// The pose from the face mesh's points (frame pixels) against [`mesh_model`].
+pub fn pose_from_mesh(mesh: &[[f32; 3]], model: &[(usize, [f64; 3])], cam: &Camera, init: Option<Pose>) -> Option<Pose> {
+    let (m, obs): (Vec<[f64; 3]>, Vec<[f64; 2]>) = model
+        .iter()
+        .filter(|(i, _)| *i < mesh.len())
+        .map(|&(i, p)| (p, [f64::from(mesh[i][0]), f64::from(mesh[i][1])]))
+        .unzip();
+    solve_pose(&m, &obs, cam, init)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,6 +291,32 @@ mod tests {
                 (yaw, pitch, roll)
             );
             assert!((got.translation - t).length() < 1.0, "{} vs {t}", got.translation);
+        }
+    }
+
+    #[test]
+    fn recovers_known_poses_from_the_mesh_model() {
+        let cam = Camera::from_fov(60f64.to_radians(), 640.0, 480.0);
+        let model = mesh_model().expect("canonical face loads");
+        let canon = headroom_face::nn::canonical_face().unwrap();
+        for (yaw, pitch, roll) in [(0.0, 0.0, 0.0), (0.4, -0.2, 0.1), (-0.5, 0.3, -0.25)] {
+            let truth = Pose::from_yaw_pitch_roll(yaw, pitch, roll, DVec3::new(4.0, -3.0, 55.0));
+            // All 468 points projected (the solver uses only the rigid ones).
+            let o = model[0].1;
+            let shift = [f64::from(canon[33][0]) - o[0], f64::from(canon[33][1]) - o[1], f64::from(canon[33][2]) - o[2]];
+            let mesh: Vec<[f32; 3]> = canon
+                .iter()
+                .map(|p| {
+                    let v = DVec3::new(f64::from(p[0]) - shift[0], f64::from(p[1]) - shift[1], f64::from(p[2]) - shift[2]);
+                    let q = cam.project(truth.rotation * v + truth.translation);
+                    [q[0] as f32, q[1] as f32, 0.0]
+                })
+                .collect();
+            let got = pose_from_mesh(&mesh, &model, &cam, None).expect("a pose");
+            let (y2, p2, r2) = got.yaw_pitch_roll();
+            let deg = |a: f64, b: f64| (a - b).to_degrees().abs();
+            assert!(deg(y2, yaw) < 0.5 && deg(p2, pitch) < 0.5 && deg(r2, roll) < 0.5, "{:?}", (y2, p2, r2));
+            assert!((got.translation - truth.translation).length() < 0.5, "{}", got.translation);
         }
     }
 
