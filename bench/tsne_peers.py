@@ -14,6 +14,7 @@ digits the 10-NN label accuracy. Both use 2 threads (this machine's cores), PCA 
 import argparse
 import os
 import struct
+import zlib
 import subprocess
 import sys
 import tempfile
@@ -32,17 +33,39 @@ THREADS = 2
 
 
 def read_features(path):
+    """Feature vectors of a gallery build's cache (plugins/gallery/src/cache.rs): HRFEAT2 records
+    (b"HRFR", payload length, CRC-32, payload), the later record of a key winning; damaged records
+    are skipped. The first format (HRFEAT1, no checksums) is read too."""
     b = open(path, "rb").read()
-    assert b[:8] == b"HRFEAT1\n", "not a headroom feature cache"
-    p, rows = 8, []
-    while p + 4 <= len(b):
-        (klen,) = struct.unpack_from("<I", b, p)
-        need = 4 + klen + 8 + 1280 * 4
-        if p + need > len(b):
-            break
-        rows.append(np.frombuffer(b, "<f4", 1280, p + 4 + klen + 8))
-        p += need
-    return np.array(rows, np.float32)
+    if b[:8] == b"HRFEAT1\n":
+        p, rows = 8, []
+        while p + 4 <= len(b):
+            (klen,) = struct.unpack_from("<I", b, p)
+            need = 4 + klen + 8 + 1280 * 4
+            if p + need > len(b):
+                break
+            rows.append(np.frombuffer(b, "<f4", 1280, p + 4 + klen + 8))
+            p += need
+        return np.array(rows, np.float32)
+    assert b[:8] == b"HRFEAT2\n", "not a headroom feature cache"
+    p, by_key = 8, {}
+    while p + 12 <= len(b):
+        if b[p:p + 4] != b"HRFR":
+            p = b.find(b"HRFR", p + 1)
+            if p < 0:
+                break
+            continue
+        length, crc = struct.unpack_from("<II", b, p + 4)
+        payload = b[p + 12:p + 12 + length]
+        if len(payload) != length or zlib.crc32(payload) != crc:
+            p += 1
+            continue
+        (klen,) = struct.unpack_from("<I", payload, 0)
+        key = payload[4:4 + klen]
+        (n,) = struct.unpack_from("<I", payload, 4 + klen + 8)
+        by_key[key] = np.frombuffer(payload, "<f4", n, 4 + klen + 12)
+        p += 12 + length
+    return np.array(list(by_key.values()), np.float32)
 
 
 def kl_divergence(P, Y):

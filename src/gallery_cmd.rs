@@ -51,6 +51,12 @@ pub fn run(cmd: &Command) -> Result<()> {
         r.images_per_second(),
         r.features_reused
     );
+    if r.cache.repaired() {
+        println!("{}", r.cache.describe());
+    }
+    if let Some(note) = &r.layout_note {
+        println!("{note}");
+    }
     if r.relaid_out {
         println!("map: t-SNE 3D + 2D of all works in {:.1} s ({})", r.layout_seconds, r.tsne_engine);
     } else {
@@ -68,6 +74,9 @@ pub fn run(cmd: &Command) -> Result<()> {
         if r.skipped.len() > 20 {
             println!("  … and {} more", r.skipped.len() - 20);
         }
+    }
+    if !r.metadata_warnings.is_empty() {
+        println!("metadata: {} warnings (see {})", r.metadata_warnings.len(), opts.out.join("report.txt").display());
     }
     println!("total {:.1} s", r.total_seconds);
     Ok(())

@@ -113,6 +113,13 @@ pub fn build_atlas(grid: &Grid, a: usize, thumbs: &[RgbImage]) -> (RgbaImage, Ve
     (atlas, rects)
 }
 
+/// Encodes an RGB image (a cached thumbnail) as PNG.
+pub fn encode_png(img: &RgbImage) -> Result<Vec<u8>, image::ImageError> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)?;
+    Ok(out.into_inner())
+}
+
 /// Encodes an atlas.
 pub fn encode(atlas: &RgbaImage, format: AtlasFormat) -> Result<Vec<u8>, image::ImageError> {
     let mut out = std::io::Cursor::new(Vec::new());

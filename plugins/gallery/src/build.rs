@@ -2,16 +2,18 @@
 //! 3D and 2D → similar works and period statistics → manifest. Incremental and resumable.
 //!
 //! Output folder:
-//! - `manifest.json`, `atlas-<tier>-<k>.<png|jpg>`, `report.txt` (skipped files and why);
-//! - `cache/features.bin`: append-only records (key = relative path | size | mtime → source size and
-//!   1280-d features), flushed after every batch, so an interrupted build resumes where it stopped
-//!   and a re-run computes only new or changed files;
-//! - `cache/thumbs/<hash>.png`: the largest-tier thumbnail of each work;
-//! - `cache/layout.json`: the PCA basis and positions of the last map, so that new works join it by
-//!   t-SNE `transform` without moving the others (`--relayout` recomputes the whole map).
+//! - `manifest.json`, `atlas-<tier>-<k>-<crc32>.<png|jpg>`, `report.txt` (skipped files and why,
+//!   metadata warnings, what the cache repair found);
+//! - `cache/features.bin`: an append-only log of checksummed records (key = weights CRC | relative
+//!   path | size | mtime → source size and 1280-d features), synced after every batch and repaired
+//!   on open ([`crate::cache`]), so an interrupted build resumes where it stopped and a re-run
+//!   computes only new or changed files;
+//! - `cache/thumbs/<tier>/<hash>.png`: each work's thumbnail per tier;
+//! - `cache/layout.json`: the PCA basis and positions of the last map and the settings it was made
+//!   with, so that new works join it by t-SNE `transform` without moving the others (`--relayout`,
+//!   or a changed `--perplexity`, `--seed`, `--iterations` or model, lays out the whole map again).
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -21,13 +23,14 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::atlas::{self, AtlasFormat, AtlasRect, Grid};
+use crate::cache::{self, FeatureCache};
 use crate::features::{self, FEATURES, MobileNetV2};
+use crate::fsio;
 use crate::ingest::{self, Found, Metadata, Skipped};
 use crate::manifest::{self, LayoutInfo, Manifest, Period, PeriodKind, Tier, Work};
 use crate::tsne::{self, Matrix, Pca, TsneConfig};
 
 pub const MODEL_ID: &str = "mobilenet_v2 torchvision ImageNet (b0353104), 1280-d pooled";
-const CACHE_MAGIC: &[u8; 8] = b"HRFEAT1\n";
 
 #[derive(Clone, Debug)]
 pub struct BuildOptions {
@@ -96,6 +99,12 @@ pub struct BuildReport {
     pub total_seconds: f64,
     pub atlases: usize,
     pub manifest: PathBuf,
+    /// What opening the feature cache found and repaired.
+    pub cache: cache::Repair,
+    /// Why the saved map was not kept, when it was not.
+    pub layout_note: Option<String>,
+    /// Metadata rows that were bad, repeated or ambiguous.
+    pub metadata_warnings: Vec<String>,
 }
 
 impl BuildReport {
@@ -104,69 +113,55 @@ impl BuildReport {
     }
 }
 
-/// A decoded image: source size and the network's 224×224 RGB input, or why it was skipped.
-type Decoded = Result<([u32; 2], Vec<u8>), String>;
+/// A decoded image: source size and, when its features are not cached, the network's 224×224 RGB
+/// input; or why it was skipped.
+type Decoded = std::result::Result<([u32; 2], Option<Vec<u8>>), String>;
 /// An atlas written to disk: file name, pixel size, the rects it holds.
 type BuiltAtlas = (String, [u32; 2], Vec<AtlasRect>);
 
-struct CachedFeature {
-    size: [u32; 2],
-    feat: Vec<f32>,
+/// The model part of the feature cache keys: the CRC-32 of the weights file.
+pub fn model_tag(weights: &[u8]) -> String {
+    format!("{:08x}", crc32fast::hash(weights))
 }
 
-/// Reads the feature cache; a truncated tail (interrupted write) is ignored.
-fn read_cache(path: &Path) -> HashMap<String, CachedFeature> {
-    let mut map = HashMap::new();
-    let Ok(mut f) = std::fs::File::open(path) else { return map };
-    let mut buf = Vec::new();
-    if f.read_to_end(&mut buf).is_err() || buf.len() < 8 || &buf[..8] != CACHE_MAGIC {
-        return map;
-    }
-    let mut p = 8;
-    let rd_u32 =
-        |b: &[u8], p: usize| -> Option<u32> { b.get(p..p + 4).map(|s| u32::from_le_bytes(s.try_into().unwrap())) };
-    while let Some(klen) = rd_u32(&buf, p) {
-        let klen = klen as usize;
-        let need = 4 + klen + 8 + FEATURES * 4;
-        if p + need > buf.len() || klen > 1 << 16 {
-            break;
-        }
-        let key = String::from_utf8_lossy(&buf[p + 4..p + 4 + klen]).to_string();
-        let q = p + 4 + klen;
-        let w = rd_u32(&buf, q).unwrap();
-        let h = rd_u32(&buf, q + 4).unwrap();
-        let feat: Vec<f32> = buf[q + 8..q + 8 + FEATURES * 4]
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        map.insert(key, CachedFeature { size: [w, h], feat });
-        p += need;
-    }
-    map
+/// Feature cache key of a file: model tag, relative path, size, mtime.
+fn feature_key(tag: &str, f: &Found) -> String {
+    format!("{tag}|{}", f.key())
 }
 
-fn append_cache(file: &mut std::fs::File, key: &str, size: [u32; 2], feat: &[f32]) -> std::io::Result<()> {
-    let mut rec = Vec::with_capacity(16 + key.len() + feat.len() * 4);
-    rec.extend_from_slice(&(key.len() as u32).to_le_bytes());
-    rec.extend_from_slice(key.as_bytes());
-    rec.extend_from_slice(&size[0].to_le_bytes());
-    rec.extend_from_slice(&size[1].to_le_bytes());
-    for v in feat {
-        rec.extend_from_slice(&v.to_le_bytes());
-    }
-    file.write_all(&rec)
-}
-
-fn thumb_cache_path(cache: &Path, key: &str) -> PathBuf {
+/// Where the thumbnail of a file at one tier is cached: `cache/thumbs/<tier>/<hash of the file key>.png`.
+fn thumb_cache_path(cache: &Path, tier: u32, f: &Found) -> PathBuf {
     // FNV-1a 64 of the key.
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in key.as_bytes() {
+    for b in f.key().as_bytes() {
         h ^= *b as u64;
         h = h.wrapping_mul(0x100000001b3);
     }
-    cache.join("thumbs").join(format!("{h:016x}.png"))
+    cache.join("thumbs").join(tier.to_string()).join(format!("{h:016x}.png"))
 }
 
+/// Makes the thumbnail of every tier from the source and writes the missing ones to the cache
+/// (each straight from the source, so a tier's thumbnail is the same whichever tiers a build has).
+fn cache_thumbnails(cache: &Path, tiers: &[u32], f: &Found, rgb: &image::RgbImage) -> Result<()> {
+    for &t in tiers {
+        let p = thumb_cache_path(cache, t, f);
+        if p.exists() {
+            continue;
+        }
+        let bytes = atlas::encode_png(&atlas::thumbnail(rgb, t))
+            .with_context(|| format!("cannot encode the thumbnail of {}", f.rel))?;
+        fsio::write_replace(&p, &bytes).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// The cached thumbnail of a file at a tier, if it is there, readable and of the expected size.
+fn cached_thumbnail(cache: &Path, tier: u32, f: &Found, source: [u32; 2]) -> Option<image::RgbImage> {
+    let t = image::open(thumb_cache_path(cache, tier, f)).ok()?.to_rgb8();
+    (t.dimensions() == atlas::thumb_size(source[0], source[1], tier)).then_some(t)
+}
+
+/// The map of the last build (`cache/layout.json`) and the settings it was made with.
 #[derive(Serialize, Deserialize)]
 struct SavedLayout {
     keys: Vec<String>,
@@ -176,6 +171,66 @@ struct SavedLayout {
     pos3: Vec<[f32; 3]>,
     pos2: Vec<[f32; 2]>,
     perplexity: f32,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    iterations: usize,
+    /// `--pca-dims` asked for (the basis may have fewer with few works).
+    #[serde(default)]
+    pca_dims_asked: usize,
+    /// Model tag of the features it was made from.
+    #[serde(default)]
+    model: String,
+}
+
+impl SavedLayout {
+    /// Whether its arrays agree with each other (a layout.json edited or damaged by hand could
+    /// otherwise index out of bounds).
+    fn check(&self) -> std::result::Result<(), String> {
+        let n = self.keys.len();
+        if self.pca_mean.len() != FEATURES {
+            return Err(format!("a PCA mean of {} values, expected {FEATURES}", self.pca_mean.len()));
+        }
+        if self.pca_dims == 0 || self.pca_dims > FEATURES || self.pca_components.len() != self.pca_dims * FEATURES {
+            return Err(format!(
+                "{} PCA component values for {} dimensions of {FEATURES}",
+                self.pca_components.len(),
+                self.pca_dims
+            ));
+        }
+        if self.pos3.len() != n || self.pos2.len() != n {
+            return Err(format!("{n} works but {} 3D and {} 2D positions", self.pos3.len(), self.pos2.len()));
+        }
+        if self.keys.iter().collect::<std::collections::HashSet<_>>().len() != n {
+            return Err("a work listed twice".into());
+        }
+        let finite = self.pca_mean.iter().chain(&self.pca_components).all(|v| v.is_finite())
+            && self.pos3.iter().flatten().chain(self.pos2.iter().flatten()).all(|v| v.is_finite());
+        if !finite {
+            return Err("non-finite numbers".into());
+        }
+        Ok(())
+    }
+
+    /// Why a map made with these settings cannot be kept for `opts`, if it cannot.
+    fn changed(&self, opts: &BuildOptions, tag: &str) -> Option<String> {
+        if self.model != tag {
+            return Some(format!("the model changed (weights {tag}, the map's {})", self.model));
+        }
+        if self.perplexity.to_bits() != opts.perplexity.to_bits() {
+            return Some(format!("--perplexity changed ({} → {})", self.perplexity, opts.perplexity));
+        }
+        if self.seed != opts.seed {
+            return Some(format!("--seed changed ({} → {})", self.seed, opts.seed));
+        }
+        if self.iterations != opts.iterations {
+            return Some(format!("--iterations changed ({} → {})", self.iterations, opts.iterations));
+        }
+        if self.pca_dims_asked != opts.pca_dims {
+            return Some(format!("the PCA dimensions changed ({} → {})", self.pca_dims_asked, opts.pca_dims));
+        }
+        None
+    }
 }
 
 fn bar(mp: &MultiProgress, show: bool, len: u64, msg: &str) -> ProgressBar {
@@ -192,16 +247,42 @@ fn bar(mp: &MultiProgress, show: bool, len: u64, msg: &str) -> ProgressBar {
     pb
 }
 
+/// Whether a file name is one of the build's atlases (`atlas-<tier>-<k>[-<crc>].<png|jpg>`).
+fn is_atlas_name(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".png").or_else(|| name.strip_suffix(".jpg")) else { return false };
+    let Some(rest) = stem.strip_prefix("atlas-") else { return false };
+    let parts: Vec<&str> = rest.split('-').collect();
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    match parts[..] {
+        [t, k] => digits(t) && digits(k),
+        [t, k, c] => digits(t) && digits(k) && c.len() == 8 && c.bytes().all(|b| b.is_ascii_hexdigit()),
+        _ => false,
+    }
+}
+
 /// Runs the build.
+///
+/// Crash safety: the feature cache is an append-only checksummed log, synced after every batch and
+/// repaired on open ([`crate::cache`]); thumbnails are cached per tier and checked when read;
+/// every output is written to a temporary file, synced and renamed into place; atlases carry a
+/// checksum of their contents in their names, so a new build never overwrites a file the current
+/// manifest uses; the manifest is written last, and only then are atlases it no longer lists
+/// removed. A build killed at any moment leaves the previous gallery intact and resumes.
 pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     let t0 = Instant::now();
-    if opts.tiers.is_empty() || opts.tiers.iter().any(|&t| t == 0 || t + 2 > opts.atlas_max) {
-        bail!("thumbnail tiers must be between 1 and {} px", opts.atlas_max.saturating_sub(2));
+    let max_tier = opts.atlas_max.saturating_sub(2);
+    if opts.atlas_max > 16384 {
+        bail!("atlas size {} px is more than the 16384 px allowed", opts.atlas_max);
+    }
+    if opts.tiers.is_empty() || opts.tiers.iter().any(|&t| t == 0 || t > max_tier) {
+        bail!("thumbnail tiers must be between 1 and {max_tier} px (asked for {:?})", opts.tiers);
+    }
+    if !(opts.perplexity.is_finite() && opts.perplexity > 0.0) {
+        bail!("--perplexity must be a positive number (got {})", opts.perplexity);
     }
     let mut tiers = opts.tiers.clone();
     tiers.sort_unstable();
     tiers.dedup();
-    let largest = *tiers.last().unwrap();
     let (mut found, mut skipped) =
         ingest::scan(&opts.dir).with_context(|| format!("cannot scan {}", opts.dir.display()))?;
     // Never ingest our own output when it lies inside the collection folder.
@@ -216,75 +297,89 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     if let Some(limit) = opts.limit {
         found.truncate(limit);
     }
-    let (meta, meta_warnings) = match &opts.metadata {
+    let (meta, mut meta_warnings) = match &opts.metadata {
         Some(p) => ingest::read_metadata(p).map_err(anyhow::Error::msg)?,
         None => (HashMap::new(), Vec::new()),
     };
     let cache_dir = opts.out.join("cache");
-    std::fs::create_dir_all(cache_dir.join("thumbs"))
-        .with_context(|| format!("cannot create {}", cache_dir.display()))?;
-    let cache_path = cache_dir.join("features.bin");
-    let mut cache = read_cache(&cache_path);
-    let fresh_cache = !cache_path.exists() || std::fs::metadata(&cache_path).map(|m| m.len() < 8).unwrap_or(true);
-    let mut cache_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&cache_path)
-        .with_context(|| format!("cannot write {}", cache_path.display()))?;
-    if fresh_cache {
-        cache_file.set_len(0)?;
-        cache_file.write_all(CACHE_MAGIC)?;
+    for &t in &tiers {
+        let d = cache_dir.join("thumbs").join(t.to_string());
+        std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+        fsio::remove_stale_temporaries(&d);
     }
+    for d in [&opts.out, &cache_dir] {
+        fsio::remove_stale_temporaries(d);
+    }
+    let weights = std::fs::read(&opts.model)
+        .map_err(|source| features::ModelError::Read { path: opts.model.display().to_string(), source })?;
+    let tag = model_tag(&weights);
+    let cache_path = cache_dir.join("features.bin");
+    let mut cache = FeatureCache::open(&cache_path, FEATURES)?;
+    let mut report = BuildReport { cache: cache.repair.clone(), ..Default::default() };
 
     let mp = MultiProgress::new();
     let show = opts.progress;
     let todo: Vec<&Found> = found
         .iter()
-        .filter(|f| !cache.contains_key(&f.key()) || !thumb_cache_path(&cache_dir, &f.key()).exists())
+        .filter(|f| {
+            !cache.contains(&feature_key(&tag, f))
+                || tiers.iter().any(|&t| !thumb_cache_path(&cache_dir, t, f).exists())
+        })
         .collect();
-    let mut report = BuildReport { features_reused: found.len() - todo.len(), ..Default::default() };
+    let mut skipped_now = std::collections::HashSet::new();
     let t_feat = Instant::now();
     if !todo.is_empty() {
-        let net = MobileNetV2::load(&opts.model)?;
+        let mut net = None;
         let pb = bar(&mp, show, todo.len() as u64, "features");
         for chunk in todo.chunks(opts.batch.max(1)) {
             // Decode, thumbnail and preprocess in parallel.
-            let decoded: Vec<Decoded> = chunk
+            let decoded: Vec<Result<Decoded>> = chunk
                 .par_iter()
                 .map(|f| {
-                    let img = ingest::decode(&f.path, f.size)?;
+                    let img = match ingest::decode(&f.path, f.size) {
+                        Ok(img) => img,
+                        Err(reason) => return Ok(Err(reason)),
+                    };
                     let size = [img.width(), img.height()];
-                    let thumb = atlas::thumbnail(&img.to_rgb8(), largest);
-                    thumb
-                        .save(thumb_cache_path(&cache_dir, &f.key()))
-                        .map_err(|e| format!("cannot write thumbnail cache: {e}"))?;
-                    Ok((size, features::preprocess(&img)))
+                    let input = if cache.contains(&feature_key(&tag, f)) {
+                        None
+                    } else {
+                        match features::preprocess(&img) {
+                            Ok(px) => Some(px),
+                            Err(e) => return Ok(Err(e.to_string())),
+                        }
+                    };
+                    cache_thumbnails(&cache_dir, &tiers, f, &img.to_rgb8())?;
+                    Ok(Ok((size, input)))
                 })
                 .collect();
-            let mut ok_idx = Vec::new();
-            let mut inputs: Vec<&[u8]> = Vec::new();
-            for (k, d) in decoded.iter().enumerate() {
-                match d {
-                    Ok((_, px)) => {
-                        ok_idx.push(k);
-                        inputs.push(px);
+            let mut need: Vec<(usize, [u32; 2], Vec<u8>)> = Vec::new();
+            for (k, d) in decoded.into_iter().enumerate() {
+                match d? {
+                    Ok((size, Some(px))) => need.push((k, size, px)),
+                    Ok((_, None)) => {}
+                    Err(reason) => {
+                        skipped_now.insert(chunk[k].rel.clone());
+                        skipped.push(Skipped { file: chunk[k].rel.clone(), reason });
                     }
-                    Err(reason) => skipped.push(Skipped { file: chunk[k].rel.clone(), reason: reason.clone() }),
                 }
             }
-            let need_features: Vec<usize> =
-                (0..ok_idx.len()).filter(|&i| !cache.contains_key(&chunk[ok_idx[i]].key())).collect();
-            if !need_features.is_empty() {
-                let batch_inputs: Vec<&[u8]> = need_features.iter().map(|&i| inputs[i]).collect();
-                let feats = net.features_rgb(&batch_inputs)?;
-                for (&i, feat) in need_features.iter().zip(feats) {
-                    let f = chunk[ok_idx[i]];
-                    let size = decoded[ok_idx[i]].as_ref().unwrap().0;
-                    append_cache(&mut cache_file, &f.key(), size, &feat)?;
-                    cache.insert(f.key(), CachedFeature { size, feat });
-                    report.features_computed += 1;
+            if !need.is_empty() {
+                if net.is_none() {
+                    net = Some(
+                        MobileNetV2::from_bytes(&weights)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", opts.model.display()))?,
+                    );
                 }
-                cache_file.flush()?;
+                let inputs: Vec<&[u8]> = need.iter().map(|n| n.2.as_slice()).collect();
+                let feats = net.as_ref().unwrap().features_rgb(&inputs)?;
+                let records: Vec<(String, cache::Entry)> = need
+                    .iter()
+                    .zip(feats)
+                    .map(|(n, feat)| (feature_key(&tag, chunk[n.0]), cache::Entry { size: n.1, feat }))
+                    .collect();
+                report.features_computed += records.len();
+                cache.append(records)?;
             }
             pb.inc(chunk.len() as u64);
         }
@@ -292,11 +387,13 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     }
     report.feature_seconds = t_feat.elapsed().as_secs_f64();
 
-    // Works in path order: everything with features and a thumbnail.
-    let items: Vec<&Found> = found.iter().filter(|f| cache.contains_key(&f.key())).collect();
+    // Works in path order: everything with features (and not unreadable now).
+    let items: Vec<&Found> =
+        found.iter().filter(|f| cache.contains(&feature_key(&tag, f)) && !skipped_now.contains(&f.rel)).collect();
     let n = items.len();
+    report.features_reused = n.saturating_sub(report.features_computed);
     if n == 0 {
-        write_report(&opts.out, &skipped, &meta_warnings)?;
+        write_report(&opts.out, &skipped, &meta_warnings, &report)?;
         bail!(
             "no readable images in {} ({} skipped; see {})",
             opts.dir.display(),
@@ -304,17 +401,39 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
             opts.out.join("report.txt").display()
         );
     }
-    let feats = Matrix::new(n, FEATURES, items.iter().flat_map(|f| cache[&f.key()].feat.iter().copied()).collect());
+    let keys: Vec<String> = items.iter().map(|f| feature_key(&tag, f)).collect();
+    let entry = |i: usize| cache.get(&keys[i]).expect("items are the works with cached features");
+    let feats = Matrix::new(n, FEATURES, (0..n).flat_map(|i| entry(i).feat.iter().copied()).collect());
+    let sizes: Vec<[u32; 2]> = (0..n).map(|i| entry(i).size).collect();
 
-    // Layout: reuse the saved map when the collection only grew by less than it already holds.
+    // Layout: reuse the saved map when it was made with the same settings and the collection only
+    // grew by less than it already holds.
     let t_layout = Instant::now();
     let layout_path = cache_dir.join("layout.json");
     let saved: Option<SavedLayout> = if opts.relayout {
         None
     } else {
-        std::fs::read_to_string(&layout_path).ok().and_then(|s| serde_json::from_str(&s).ok())
+        match std::fs::read_to_string(&layout_path) {
+            Err(_) => None,
+            Ok(text) => match serde_json::from_str::<SavedLayout>(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|s| s.check().map(|_| s))
+            {
+                Ok(s) => match s.changed(opts, &tag) {
+                    None => Some(s),
+                    Some(why) => {
+                        report.layout_note = Some(format!("map laid out afresh: {why}"));
+                        None
+                    }
+                },
+                Err(e) => {
+                    report.layout_note =
+                        Some(format!("{} was inconsistent ({e}); the map was laid out afresh", layout_path.display()));
+                    None
+                }
+            },
+        }
     };
-    let keys: Vec<String> = items.iter().map(|f| f.key()).collect();
     let cfg = |dims| TsneConfig {
         dims,
         perplexity: opts.perplexity,
@@ -323,7 +442,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         seed: opts.seed,
         ..Default::default()
     };
-    let (pca, pos3, pos2) = match saved.filter(|s| s.pca_mean.len() == FEATURES) {
+    let (pca, pos3, pos2) = match saved {
         Some(s)
             if {
                 let old: std::collections::HashSet<&String> = s.keys.iter().collect();
@@ -393,101 +512,102 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         pos3: pos3.clone(),
         pos2: pos2.clone(),
         perplexity: opts.perplexity,
+        seed: opts.seed,
+        iterations: opts.iterations,
+        pca_dims_asked: opts.pca_dims,
+        model: tag.clone(),
     };
-    write_atomic(&layout_path, serde_json::to_string(&saved)?.as_bytes())?;
+    fsio::write_atomic(&layout_path, serde_json::to_string(&saved)?.as_bytes())
+        .with_context(|| format!("cannot write {}", layout_path.display()))?;
 
     // Similar works: nearest neighbours in PCA feature space.
     let similar = tsne::knn(&z, &z, opts.similar, true);
 
-    // Metadata joined on the base file name.
-    let metas: Vec<Metadata> = items
-        .iter()
-        .map(|f| {
-            let base = f.rel.rsplit('/').next().unwrap_or(&f.rel);
-            meta.get(base).cloned().unwrap_or_else(|| Metadata { title: base.to_string(), ..Default::default() })
+    // Metadata joined on the path (or its tail: the file name alone when that is unambiguous).
+    let rels: Vec<&str> = items.iter().map(|f| f.rel.as_str()).collect();
+    let (joined, join_warnings) = ingest::join_metadata(&rels, &meta);
+    meta_warnings.extend(join_warnings);
+    let metas: Vec<Metadata> = joined
+        .into_iter()
+        .zip(&rels)
+        .map(|(m, rel)| {
+            m.unwrap_or_else(|| Metadata {
+                title: rel.rsplit('/').next().unwrap_or(rel).to_string(),
+                ..Default::default()
+            })
         })
         .collect();
     let (periods, typicality) = period_stats(&metas, &z, &pos3, opts.period_examples);
 
-    // Atlases, per tier.
-    let pb = bar(&mp, show, n as u64, "thumbnails");
-    let big: Vec<image::RgbImage> = items
-        .par_iter()
-        .map(|f| {
-            let t = image::open(thumb_cache_path(&cache_dir, &f.key()))
-                .map(|i| i.to_rgb8())
-                .unwrap_or_else(|_| image::RgbImage::from_pixel(1, 1, image::Rgb([128, 128, 128])));
-            pb.inc(1);
-            t
-        })
-        .collect();
-    pb.finish();
+    // Atlases, per tier, from the cached thumbnails (made again from the source when one is missing
+    // or unreadable).
+    let pb = bar(&mp, show, (n * tiers.len()) as u64, "atlases");
     let mut tier_out = Vec::new();
     let mut rects: Vec<Vec<AtlasRect>> = vec![Vec::new(); n];
+    let mut listed = std::collections::HashSet::new();
     for &tier in &tiers {
         let grid = Grid::new(tier, opts.atlas_max);
-        let thumbs: Vec<image::RgbImage> = if tier == largest {
-            big.clone()
-        } else {
-            // Sized from the source image (not the cached thumbnail) so every tier rounds alike.
-            big.par_iter()
-                .zip(keys.par_iter())
-                .map(|(t, k)| {
-                    let [sw, sh] = cache[k].size;
-                    let (w, h) = atlas::thumb_size(sw, sh, tier);
-                    image::imageops::resize(t, w, h, image::imageops::FilterType::CatmullRom)
+        let thumbs: Vec<image::RgbImage> = items
+            .par_iter()
+            .zip(sizes.par_iter())
+            .map(|(f, &size)| {
+                pb.inc(1);
+                if let Some(t) = cached_thumbnail(&cache_dir, tier, f, size) {
+                    return Ok(t);
+                }
+                let p = thumb_cache_path(&cache_dir, tier, f);
+                std::fs::remove_file(&p).ok();
+                let img = ingest::decode(&f.path, f.size)
+                    .map_err(|e| anyhow::anyhow!("cannot make the thumbnail of {}: {e}", f.rel))?;
+                cache_thumbnails(&cache_dir, &[tier], f, &img.to_rgb8())?;
+                cached_thumbnail(&cache_dir, tier, f, size).with_context(|| {
+                    format!(
+                        "{} changed while the gallery was built ({}×{} px, was {}×{})",
+                        f.rel,
+                        img.width(),
+                        img.height(),
+                        size[0],
+                        size[1]
+                    )
                 })
-                .collect()
-        };
+            })
+            .collect::<Result<_>>()?;
         let count = grid.atlas_count(n);
         let built: Vec<Result<BuiltAtlas>> = (0..count)
             .into_par_iter()
             .map(|a| {
                 let (img, r) = atlas::build_atlas(&grid, a, &thumbs);
-                let name = format!("atlas-{tier}-{a}.{}", opts.atlas_format.extension());
                 let bytes = atlas::encode(&img, opts.atlas_format)?;
-                write_atomic(&opts.out.join(&name), &bytes)?;
+                let name =
+                    format!("atlas-{tier}-{a}-{:08x}.{}", crc32fast::hash(&bytes), opts.atlas_format.extension());
+                let path = opts.out.join(&name);
+                fsio::write_atomic(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
                 Ok((name, [img.width(), img.height()], r))
             })
             .collect();
         let mut names = Vec::new();
-        let mut sizes = Vec::new();
+        let mut atlas_sizes = Vec::new();
         let mut i = 0;
         for b in built {
             let (name, size, r) = b?;
+            listed.insert(name.clone());
             names.push(name);
-            sizes.push(size);
+            atlas_sizes.push(size);
             for rect in r {
                 rects[i].push(rect);
                 i += 1;
             }
         }
         report.atlases += names.len();
-        // Remove this tier's atlases the manifest no longer lists: beyond `count` (a bigger earlier
-        // build) or in the other format.
-        for k in 0.. {
-            let mut any = false;
-            for fmt in [AtlasFormat::Png, AtlasFormat::Jpeg] {
-                let path = opts.out.join(format!("atlas-{tier}-{k}.{}", fmt.extension()));
-                if path.exists() {
-                    any = true;
-                    if k >= count || fmt != opts.atlas_format {
-                        std::fs::remove_file(&path).ok();
-                    }
-                }
-            }
-            if !any && k >= count {
-                break;
-            }
-        }
-        tier_out.push(Tier { size: tier, format: opts.atlas_format, atlases: names, atlas_sizes: sizes });
+        tier_out.push(Tier { size: tier, format: opts.atlas_format, atlases: names, atlas_sizes });
     }
+    pb.finish();
 
     let works: Vec<Work> = (0..n)
         .map(|i| Work {
             file: items[i].rel.clone(),
             meta: metas[i].clone(),
-            size: cache[&keys[i]].size,
+            size: sizes[i],
             pos3: pos3[i],
             pos2: pos2[i],
             thumbs: rects[i].clone(),
@@ -507,7 +627,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         format: manifest::FORMAT.into(),
         version: manifest::VERSION,
         name,
-        model: MODEL_ID.into(),
+        model: format!("{MODEL_ID}; weights crc32 {tag}"),
         tiers: tier_out,
         works,
         periods,
@@ -521,11 +641,31 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         skipped: skipped.clone(),
     };
     m.validate().map_err(anyhow::Error::msg)?;
+    write_report(&opts.out, &skipped, &meta_warnings, &report)?;
+    // The manifest last: until it is renamed into place, the previous one and its atlases stand.
     let manifest_path = opts.out.join(manifest::FILE_NAME);
-    write_atomic(&manifest_path, serde_json::to_string(&m)?.as_bytes())?;
-    write_report(&opts.out, &skipped, &meta_warnings)?;
+    fsio::write_atomic(&manifest_path, serde_json::to_string(&m)?.as_bytes())
+        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    // Now the atlases no manifest lists any more, and thumbnails of the old cache layout.
+    if let Ok(rd) = std::fs::read_dir(&opts.out) {
+        for e in rd.flatten() {
+            let file = e.file_name().to_string_lossy().to_string();
+            if is_atlas_name(&file) && !listed.contains(&file) {
+                std::fs::remove_file(e.path()).ok();
+            }
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(cache_dir.join("thumbs")) {
+        for e in rd.flatten() {
+            let file = e.file_name().to_string_lossy().to_string();
+            if file.len() == 20 && file.ends_with(".png") && e.file_type().is_ok_and(|t| t.is_file()) {
+                std::fs::remove_file(e.path()).ok();
+            }
+        }
+    }
     report.works = n;
     report.skipped = skipped;
+    report.metadata_warnings = meta_warnings;
     report.manifest = manifest_path;
     report.total_seconds = t0.elapsed().as_secs_f64();
     Ok(report)
@@ -586,7 +726,7 @@ fn period_stats(metas: &[Metadata], z: &Matrix, pos3: &[[f32; 3]], k: usize) -> 
     (periods, typicality)
 }
 
-fn write_report(out: &Path, skipped: &[Skipped], warnings: &[String]) -> Result<()> {
+fn write_report(out: &Path, skipped: &[Skipped], warnings: &[String], report: &BuildReport) -> Result<()> {
     let mut s = String::new();
     s.push_str(&format!("skipped files: {}\n", skipped.len()));
     for k in skipped {
@@ -598,14 +738,14 @@ fn write_report(out: &Path, skipped: &[Skipped], warnings: &[String]) -> Result<
             s.push_str(&format!("  {w}\n"));
         }
     }
-    write_atomic(&out.join("report.txt"), s.as_bytes())
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    s.push_str(&report.cache.describe());
+    s.push('\n');
+    if let Some(note) = &report.layout_note {
+        s.push_str(note);
+        s.push('\n');
+    }
+    let path = out.join("report.txt");
+    fsio::write_atomic(&path, s.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The bundled MobileNetV2 weights: `HEADROOM_ASSETS`, `./assets`, next to the executable (and two
@@ -767,6 +907,221 @@ mod tests {
         let r3 = build(&opts).unwrap();
         assert_eq!((r3.features_computed, r3.features_reused), (1, 7));
         std::fs::remove_dir_all(&root).ok();
+    }
+
+    fn root(name: &str) -> PathBuf {
+        let r = std::env::temp_dir().join(format!("hr-gallery-{name}-{}", std::process::id()));
+        std::fs::remove_dir_all(&r).ok();
+        std::fs::create_dir_all(r.join("collection")).unwrap();
+        r
+    }
+
+    fn collection(dir: &Path, n: u32) {
+        for i in 0..n {
+            let (w, h) = if i % 3 == 0 { (90, 60) } else { (64, 80) };
+            painting(i, w, h).save(dir.join(format!("w{i:02}.jpg"))).unwrap();
+        }
+    }
+
+    fn features_of(out: &Path) -> HashMap<String, cache::Entry> {
+        let (recs, rep, _) = cache::scan(&std::fs::read(out.join("cache/features.bin")).unwrap(), FEATURES);
+        assert!(!rep.repaired(), "{rep:?}");
+        recs.into_iter().collect()
+    }
+
+    #[test]
+    fn other_tiers_on_a_rerun_use_thumbnails_of_their_own_size() {
+        let r = root("tiers");
+        let dir = r.join("collection");
+        collection(&dir, 6);
+        let mut opts = options(&dir, &r.join("out"));
+        build(&opts).unwrap();
+        // Smaller than the cached tiers (used to panic in build_atlas), then larger (used to be the
+        // 64-px thumbnails stretched into 128-px cells' rects).
+        for tiers in [vec![16], vec![128], vec![16, 64, 128]] {
+            opts.tiers = tiers.clone();
+            let rep = build(&opts).unwrap_or_else(|e| panic!("tiers {tiers:?}: {e:#}"));
+            assert_eq!(rep.features_computed, 0, "tiers {tiers:?}: thumbnails are not features");
+            let mpath = r.join("out/manifest.json");
+            let m = Manifest::load(&mpath).unwrap();
+            assert_eq!(m.tiers.iter().map(|t| t.size).collect::<Vec<_>>(), tiers);
+            for (t, tier) in tiers.iter().enumerate() {
+                let atlases: Vec<image::RgbImage> =
+                    m.atlas_paths(&mpath, t).iter().map(|p| image::open(p).unwrap().to_rgb8()).collect();
+                for w in &m.works {
+                    let [x, y, tw, th] = w.thumbs[t].rect;
+                    assert_eq!((tw, th), atlas::thumb_size(w.size[0], w.size[1], *tier), "{} tier {tier}", w.file);
+                    // The same pixels as a thumbnail made straight from the source.
+                    let src = image::open(dir.join(&w.file)).unwrap().to_rgb8();
+                    let want = atlas::thumbnail(&src, *tier);
+                    let a = &atlases[w.thumbs[t].atlas as usize];
+                    for (px, py) in [(0, 0), (tw / 2, th / 2), (tw - 1, th - 1)] {
+                        assert_eq!(a.get_pixel(x + px, y + py), want.get_pixel(px, py), "{} tier {tier}", w.file);
+                    }
+                }
+            }
+            // Only the atlases the manifest lists are left.
+            let on_disk: Vec<String> = std::fs::read_dir(r.join("out"))
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|f| f.starts_with("atlas-"))
+                .collect();
+            let listed: Vec<&String> = m.tiers.iter().flat_map(|t| &t.atlases).collect();
+            assert_eq!(on_disk.len(), listed.len(), "{on_disk:?} vs {listed:?}");
+        }
+        std::fs::remove_dir_all(&r).ok();
+    }
+
+    #[test]
+    fn a_cut_or_damaged_feature_cache_is_repaired_once_and_reports_it() {
+        let r = root("repair");
+        let dir = r.join("collection");
+        collection(&dir, 6);
+        let opts = options(&dir, &r.join("out"));
+        build(&opts).unwrap();
+        let clean = features_of(&r.join("out"));
+        let cache = r.join("out/cache/features.bin");
+        // Cut mid-record (a killed build), re-run, add a work, re-run, re-run.
+        let len = std::fs::metadata(&cache).unwrap().len();
+        std::fs::OpenOptions::new().write(true).open(&cache).unwrap().set_len(len - 100).unwrap();
+        let r1 = build(&opts).unwrap();
+        assert_eq!((r1.features_computed, r1.cache.torn_bytes > 0), (1, true), "{:?}", r1.cache);
+        let report = std::fs::read_to_string(r.join("out/report.txt")).unwrap();
+        assert!(report.contains("interrupted record"), "{report}");
+        painting(40, 50, 70).save(dir.join("new.jpg")).unwrap();
+        let r2 = build(&opts).unwrap();
+        assert_eq!((r2.features_computed, r2.cache.repaired()), (1, false), "{:?}", r2.cache);
+        let r3 = build(&opts).unwrap();
+        assert_eq!((r3.features_computed, r3.features_reused, r3.cache.repaired()), (0, 7, false));
+        // A flipped byte inside a record: that record is dropped and recomputed, the rest kept.
+        let mut b = std::fs::read(&cache).unwrap();
+        let mid = b.len() / 2;
+        b[mid] ^= 0x40;
+        std::fs::write(&cache, &b).unwrap();
+        let r4 = build(&opts).unwrap();
+        assert_eq!((r4.features_computed, r4.cache.damaged), (1, 1), "{:?}", r4.cache);
+        assert!(std::fs::read_to_string(r.join("out/report.txt")).unwrap().contains("1 damaged records dropped"));
+        let now = features_of(&r.join("out"));
+        for (k, e) in &clean {
+            assert_eq!(now.get(k), Some(e), "{k} differs after the repair");
+        }
+        assert!(now.values().all(|e| e.feat.iter().all(|v| v.abs() < 1e3)));
+        std::fs::remove_dir_all(&r).ok();
+    }
+
+    #[test]
+    fn the_seed_gives_the_same_map_bit_for_bit_and_a_new_seed_or_perplexity_a_new_map() {
+        let r = root("seed");
+        let dir = r.join("collection");
+        collection(&dir, 8);
+        let manifest = |out: &str, seed: u64, perplexity: f32| {
+            let mut o = options(&dir, &r.join(out));
+            o.seed = seed;
+            o.perplexity = perplexity;
+            let rep = build(&o).unwrap();
+            (rep, std::fs::read_to_string(r.join(out).join("manifest.json")).unwrap())
+        };
+        let (_, a) = manifest("a", 5, 2.0);
+        let (_, b) = manifest("b", 5, 2.0);
+        let (_, c) = manifest("c", 6, 2.0);
+        assert_eq!(a, b, "same inputs and seed, different manifests");
+        let pos = |m: &str| Manifest::parse(m, "m").unwrap().works.iter().map(|w| w.pos3).collect::<Vec<_>>();
+        assert_ne!(pos(&a), pos(&c), "seeds 5 and 6 give the same map");
+        // Re-running "a" with seed 6 lays the map out again: the same as a fresh build with seed 6,
+        // and the manifest says so (it used to keep the old map and record the new seed).
+        let (rep, a6) = manifest("a", 6, 2.0);
+        assert!(rep.relaid_out && rep.layout_note.as_deref().unwrap_or("").contains("--seed changed"), "{rep:?}");
+        assert_eq!(pos(&a6), pos(&c));
+        assert_eq!(Manifest::parse(&a6, "m").unwrap().layout.seed, 6);
+        let (rep, _) = manifest("a", 6, 3.0);
+        assert!(rep.relaid_out && rep.layout_note.unwrap().contains("--perplexity changed"));
+        let (rep, _) = manifest("a", 6, 3.0);
+        assert!(!rep.relaid_out && rep.layout_note.is_none());
+        std::fs::remove_dir_all(&r).ok();
+    }
+
+    #[test]
+    fn hostile_settings_and_a_damaged_layout_are_refused_or_recovered_not_panics() {
+        let r = root("hostile");
+        let dir = r.join("collection");
+        collection(&dir, 6);
+        let mut opts = options(&dir, &r.join("out"));
+        for tiers in [vec![u32::MAX], vec![u32::MAX - 1], vec![0], vec![199], vec![]] {
+            opts.tiers = tiers.clone();
+            let e = build(&opts).unwrap_err().to_string();
+            assert!(e.contains("thumbnail tiers must be between 1 and 198"), "{tiers:?}: {e}");
+        }
+        opts.tiers = vec![32, 64];
+        for p in [f32::NAN, 0.0, -1.0, f32::INFINITY] {
+            opts.perplexity = p;
+            assert!(build(&opts).unwrap_err().to_string().contains("--perplexity"));
+        }
+        opts.perplexity = 2.0;
+        build(&opts).unwrap();
+        // layout.json edited into inconsistency: fewer positions than works, a short basis, junk.
+        let lp = r.join("out/cache/layout.json");
+        let good: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&lp).unwrap()).unwrap();
+        let mut short_pos = good.clone();
+        short_pos["pos3"].as_array_mut().unwrap().pop();
+        let mut short_basis = good.clone();
+        short_basis["pca_components"].as_array_mut().unwrap().truncate(7);
+        let mut dims = good.clone();
+        dims["pca_dims"] = serde_json::json!(1_000_000);
+        for (what, v) in [("positions", short_pos), ("basis", short_basis), ("dims", dims)] {
+            std::fs::write(&lp, v.to_string()).unwrap();
+            let rep = build(&opts).unwrap_or_else(|e| panic!("{what}: {e:#}"));
+            assert!(rep.relaid_out, "{what}");
+            assert!(rep.layout_note.as_deref().unwrap_or("").contains("inconsistent"), "{what}: {rep:?}");
+        }
+        std::fs::write(&lp, b"{\"keys\": [1, 2").unwrap();
+        assert!(build(&opts).unwrap().layout_note.unwrap().contains("inconsistent"));
+        std::fs::remove_dir_all(&r).ok();
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_skipped_and_listed_in_the_report() {
+        let r = root("jpeg");
+        let dir = r.join("collection");
+        collection(&dir, 5);
+        let jpg = std::fs::read(dir.join("w01.jpg")).unwrap();
+        assert!(!ingest::jpeg_truncated(&jpg));
+        std::fs::write(dir.join("cut.jpg"), &jpg[..jpg.len() * 2 / 3]).unwrap();
+        let rep = build(&options(&dir, &r.join("out"))).unwrap();
+        assert_eq!(rep.works, 5);
+        assert_eq!(rep.skipped.len(), 1);
+        assert!(rep.skipped[0].reason.contains("truncated JPEG"), "{:?}", rep.skipped);
+        let report = std::fs::read_to_string(r.join("out/report.txt")).unwrap();
+        assert!(report.contains("cut.jpg: truncated JPEG"), "{report}");
+        std::fs::remove_dir_all(&r).ok();
+    }
+
+    #[test]
+    fn same_named_files_in_different_folders_do_not_share_a_metadata_row() {
+        let r = root("names");
+        let dir = r.join("collection");
+        collection(&dir, 4);
+        for (sub, i) in [("a", 10), ("b", 11), ("c", 12)] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+            painting(i, 60, 60).save(dir.join(sub).join("x.jpg")).unwrap();
+        }
+        // `x.jpg` alone is ambiguous (a/x.jpg, c/x.jpg); `b/x.jpg` is not.
+        std::fs::write(dir.join("m.csv"), "file,title\nx.jpg,Which one?\nb/x.jpg,Bee\nw00.jpg,Zero\n").unwrap();
+        let mut opts = options(&dir, &r.join("out"));
+        opts.metadata = Some(dir.join("m.csv"));
+        let rep = build(&opts).unwrap();
+        let m = Manifest::load(&r.join("out/manifest.json")).unwrap();
+        let title = |f: &str| m.works.iter().find(|w| w.file == f).unwrap().meta.title.clone();
+        assert_eq!(title("b/x.jpg"), "Bee");
+        assert_eq!(title("w00.jpg"), "Zero");
+        assert_eq!((title("a/x.jpg"), title("c/x.jpg")), ("x.jpg".into(), "x.jpg".into()));
+        assert!(
+            rep.metadata_warnings.iter().any(|w| w.contains("`x.jpg` matches 2 files (a/x.jpg, c/x.jpg)")),
+            "{:?}",
+            rep.metadata_warnings
+        );
+        assert!(std::fs::read_to_string(r.join("out/report.txt")).unwrap().contains("matches 2 files"));
+        std::fs::remove_dir_all(&r).ok();
     }
 
     #[test]

@@ -277,16 +277,45 @@ impl CustomOp1 for DepthwiseOp<'_> {
     }
 }
 
+/// Largest intermediate image [`preprocess`] makes (pixels): the shorter side goes to 256, so this
+/// bounds the aspect ratio at 256:1 (a 1×10⁸ strip would otherwise ask for a 256 × 2.56·10¹⁰ buffer).
+pub const MAX_RESIZED_PIXELS: u64 = 256 * 256 * 256;
+
+/// An image the network's input cannot be made from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("empty image ({0}×{1})")]
+    Empty(u32, u32),
+    #[error(
+        "extreme aspect ratio ({w}×{h} px): resizing its shorter side to 256 px would need a {rw}×{rh} image \
+         (limit {limit} Mpx, an aspect ratio of 256:1)",
+        limit = MAX_RESIZED_PIXELS / 1_000_000
+    )]
+    Aspect { w: u32, h: u32, rw: u64, rh: u64 },
+}
+
+/// The size [`preprocess`] resizes a `w`×`h` image to before its centre crop, or why it cannot.
+pub fn input_size(w: u32, h: u32) -> Result<(u32, u32), InputError> {
+    if w == 0 || h == 0 {
+        return Err(InputError::Empty(w, h));
+    }
+    let s = 256.0 / w.min(h) as f32;
+    let side = |v: u32| ((v as f32 * s).round() as u64).max(INPUT as u64);
+    let (rw, rh) = (side(w), side(h));
+    if rw * rh > MAX_RESIZED_PIXELS {
+        return Err(InputError::Aspect { w, h, rw, rh });
+    }
+    Ok((rw as u32, rh as u32))
+}
+
 /// torchvision's eval geometry: shorter side → 256 (triangle filter), centre crop 224. RGB8 out.
-pub fn preprocess(img: &image::DynamicImage) -> Vec<u8> {
+/// Refuses (before allocating anything) an image whose resized size would be enormous.
+pub fn preprocess(img: &image::DynamicImage) -> Result<Vec<u8>, InputError> {
+    let (nw, nh) = input_size(img.width(), img.height())?;
     let rgb = img.to_rgb8();
-    let (w, h) = rgb.dimensions();
-    let s = 256.0 / w.min(h).max(1) as f32;
-    let (nw, nh) =
-        (((w as f32 * s).round() as u32).max(INPUT as u32), ((h as f32 * s).round() as u32).max(INPUT as u32));
     let r = image::imageops::resize(&rgb, nw, nh, image::imageops::FilterType::Triangle);
     let (x0, y0) = ((nw - INPUT as u32) / 2, (nh - INPUT as u32) / 2);
-    image::imageops::crop_imm(&r, x0, y0, INPUT as u32, INPUT as u32).to_image().into_raw()
+    Ok(image::imageops::crop_imm(&r, x0, y0, INPUT as u32, INPUT as u32).to_image().into_raw())
 }
 
 #[cfg(test)]
@@ -338,6 +367,20 @@ mod tests {
         for (x, y) in both[1].iter().zip(&one[0]) {
             assert!((x - y).abs() < 1e-4);
         }
+    }
+
+    #[test]
+    fn an_extreme_strip_is_refused_before_any_allocation() {
+        // 1×10⁸ passes the 100 Mpx limit; its 256-px-high resize would be 2.56·10¹⁰ wide.
+        let strip = image::DynamicImage::new_luma8(1, 100_000_000);
+        let e = preprocess(&strip).unwrap_err();
+        assert!(matches!(e, InputError::Aspect { w: 1, h: 100_000_000, .. }), "{e}");
+        assert!(e.to_string().contains("1×100000000"), "{e}");
+        assert_eq!(input_size(400, 300).unwrap(), (341, 256));
+        assert_eq!(input_size(100, 25_000).unwrap(), (256, 64_000));
+        assert!(input_size(1, 300).is_err() && input_size(0, 5).is_err());
+        let ok = preprocess(&image::DynamicImage::new_rgb8(300, 200)).unwrap();
+        assert_eq!(ok.len(), INPUT * INPUT * 3);
     }
 
     #[test]

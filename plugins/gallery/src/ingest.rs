@@ -91,19 +91,35 @@ pub struct Skipped {
 }
 
 /// Decodes an image with size limits; errors are human-readable reasons.
+///
+/// A JPEG whose data stops before its end-of-image marker (a download or copy cut short) is
+/// refused, not decoded partially: the decoder would fill the missing part with grey and that
+/// picture would take a place in the map among the real ones. The report lists it, so the file can
+/// be fetched again.
 pub fn decode(path: &Path, size: u64) -> Result<image::DynamicImage, String> {
     if size == 0 {
         return Err("empty file (0 bytes)".into());
     }
-    let reader = image::ImageReader::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.is_empty() {
+        return Err("empty file (0 bytes)".into());
+    }
+    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes));
     let mut reader = reader.with_guessed_format().map_err(|e| format!("cannot read: {e}"))?;
-    if reader.format().is_none() {
+    let Some(format) = reader.format() else {
         return Err("not an image (unrecognised format)".into());
+    };
+    if format == image::ImageFormat::Jpeg && jpeg_truncated(&bytes) {
+        return Err(format!(
+            "truncated JPEG: the data stops before the end-of-image marker ({} bytes); skipped rather than \
+             decoded partially (the missing part would be grey)",
+            bytes.len()
+        ));
     }
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(1 << 30);
     reader.limits(limits);
-    // One open and one header parse: the decoder gives the size, then decodes (GIF: first frame).
+    // One header parse: the decoder gives the size, then decodes (GIF: first frame).
     let decoder = reader.into_decoder().map_err(|e| format!("not a readable image: {e}"))?;
     let (w, h) = image::ImageDecoder::dimensions(&decoder);
     if w == 0 || h == 0 {
@@ -112,7 +128,55 @@ pub fn decode(path: &Path, size: u64) -> Result<image::DynamicImage, String> {
     if w as u64 * h as u64 > MAX_PIXELS {
         return Err(format!("enormous image ({w}×{h} px, limit {} Mpx)", MAX_PIXELS / 1_000_000));
     }
+    crate::features::input_size(w, h).map_err(|e| e.to_string())?;
     image::DynamicImage::from_decoder(decoder).map_err(|e| format!("corrupt or truncated image: {e}"))
+}
+
+/// Whether a JPEG stream ends before its end-of-image marker (EOI). Walks the marker segments and
+/// the entropy-coded data of every scan (where 0xFF is always followed by 0x00 or a restart
+/// marker), so bytes inside the data are never taken for markers; trailing bytes after EOI are
+/// allowed. Not a JPEG (no SOI): `false`.
+pub fn jpeg_truncated(b: &[u8]) -> bool {
+    if !b.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let mut p = 2;
+    loop {
+        while p < b.len() && b[p] != 0xFF {
+            p += 1;
+        }
+        while p < b.len() && b[p] == 0xFF {
+            p += 1;
+        }
+        let Some(&m) = b.get(p) else { return true };
+        p += 1;
+        match m {
+            0xD9 => return false,
+            0x00 | 0x01 | 0xD0..=0xD7 => continue,
+            _ => {
+                let Some(len) = b.get(p..p + 2).map(|l| u16::from_be_bytes([l[0], l[1]]) as usize) else {
+                    return true;
+                };
+                p += len.max(2);
+                if p > b.len() {
+                    return true;
+                }
+                if m == 0xDA {
+                    // Entropy-coded data up to the next marker.
+                    loop {
+                        let Some(q) = b[p..].iter().position(|&v| v == 0xFF).map(|q| p + q) else { return true };
+                        let Some(&n) = b.get(q + 1) else { return true };
+                        if n == 0x00 || n == 0xFF || (0xD0..=0xD7).contains(&n) {
+                            p = q + 1;
+                            continue;
+                        }
+                        p = q;
+                        break;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Per-work metadata (from the CSV, when given). Known columns are typed; others are kept in
@@ -139,8 +203,9 @@ pub struct Metadata {
     pub extra: BTreeMap<String, String>,
 }
 
-/// Reads a metadata CSV keyed by file name (column `file`, `filename`, `image` or `path`; matched
-/// on the base name). Returns the map and warnings (bad rows are reported, not fatal).
+/// Reads a metadata CSV (column `file`, `filename`, `image` or `path`). Returns the rows keyed by
+/// that column as written (separators `/`, no leading `./`) and warnings (bad or repeated rows are
+/// reported, not fatal). [`join_metadata`] matches the keys to the collection's files.
 pub fn read_metadata(csv_path: &Path) -> Result<(HashMap<String, Metadata>, Vec<String>), String> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
@@ -159,6 +224,7 @@ pub fn read_metadata(csv_path: &Path) -> Result<(HashMap<String, Metadata>, Vec<
             format!("metadata {}: no `file` column (columns: {})", csv_path.display(), headers.join(", "))
         })?;
     let mut map = HashMap::new();
+    let mut first_row: HashMap<String, usize> = HashMap::new();
     let mut warnings = Vec::new();
     for (row, rec) in rdr.records().enumerate() {
         let rec = match rec {
@@ -168,7 +234,7 @@ pub fn read_metadata(csv_path: &Path) -> Result<(HashMap<String, Metadata>, Vec<
                 continue;
             }
         };
-        let Some(file) = rec.get(file_col).map(str::trim).filter(|f| !f.is_empty()) else {
+        let Some(file) = rec.get(file_col).map(normalise_key).filter(|f| !f.is_empty()) else {
             warnings.push(format!("metadata row {}: empty file name", row + 2));
             continue;
         };
@@ -198,10 +264,69 @@ pub fn read_metadata(csv_path: &Path) -> Result<(HashMap<String, Metadata>, Vec<
                 }
             }
         }
-        let base = Path::new(file).file_name().map(|b| b.to_string_lossy().to_string()).unwrap_or_else(|| file.into());
-        map.insert(base, m);
+        if let Some(first) = first_row.get(&file) {
+            warnings.push(format!("metadata row {}: `{file}` repeats row {first}; the later row is used", row + 2));
+        } else {
+            first_row.insert(file.clone(), row + 2);
+        }
+        map.insert(file, m);
     }
     Ok((map, warnings))
+}
+
+fn normalise_key(file: &str) -> String {
+    let mut k = file.trim().replace('\\', "/");
+    while let Some(rest) = k.strip_prefix("./").or_else(|| k.strip_prefix('/')) {
+        k = rest.to_string();
+    }
+    k
+}
+
+/// Joins metadata rows to works (paths relative to the collection, `/` separators). A row matches
+/// a work when its file is the work's path or a tail of it on a folder boundary (`b.png` matches
+/// `sub/b.png`); a work takes the most specific row that matches it. A row that would be the match
+/// of several works (`b.png` with `x/b.png` and `y/b.png` in the collection) is given to none of
+/// them, with a warning: same-named files in different folders need the folder in the CSV.
+pub fn join_metadata(rels: &[&str], meta: &HashMap<String, Metadata>) -> (Vec<Option<Metadata>>, Vec<String>) {
+    let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+    let mut by_base: HashMap<String, Vec<&str>> = HashMap::new();
+    for k in meta.keys() {
+        by_base.entry(base(k)).or_default().push(k.as_str());
+    }
+    let mut uses: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, rel) in rels.iter().enumerate() {
+        let chosen = by_base.get(&base(rel)).and_then(|keys| {
+            keys.iter()
+                .filter(|k| {
+                    *rel == **k
+                        || (rel.len() > k.len()
+                            && rel.ends_with(**k)
+                            && rel.as_bytes()[rel.len() - k.len() - 1] == b'/')
+                })
+                .max_by_key(|k| (k.len(), **k))
+                .copied()
+        });
+        if let Some(k) = chosen {
+            uses.entry(k).or_default().push(i);
+        }
+    }
+    let mut out = vec![None; rels.len()];
+    let mut warnings = Vec::new();
+    for (k, works) in uses {
+        if let [i] = works[..] {
+            out[i] = Some(meta[k].clone());
+        } else {
+            let list: Vec<&str> = works.iter().take(4).map(|&i| rels[i]).collect();
+            warnings.push(format!(
+                "metadata for `{k}` matches {} files ({}{}); used for none of them — give the path relative to the \
+                 collection folder",
+                works.len(),
+                list.join(", "),
+                if works.len() > 4 { ", …" } else { "" }
+            ));
+        }
+    }
+    (out, warnings)
 }
 
 #[cfg(test)]
@@ -219,7 +344,7 @@ mod tests {
         assert_eq!(m["a.jpg"].year, Some(1890));
         assert_eq!(m["a.jpg"].museum, "Prado");
         assert_eq!(m["a.jpg"].extra["century"], "19");
-        assert_eq!(m["b.png"].year, Some(-350));
+        assert_eq!(m["sub/b.png"].year, Some(-350));
         assert_eq!(m["c.jpg"].title, "Quote, comma");
         assert_eq!(m["c.jpg"].year, None);
         assert_eq!(m["c.jpg"].extra["year"], "circa");
@@ -227,5 +352,53 @@ mod tests {
         std::fs::write(&p, "name,title\na.jpg,x\n").unwrap();
         assert!(read_metadata(&p).unwrap_err().contains("no `file` column"));
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn truncated_jpegs_are_told_from_whole_ones() {
+        let img = image::RgbImage::from_fn(48, 40, |x, y| image::Rgb([(x * 5) as u8, (y * 6) as u8, 90]));
+        let mut whole = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut whole), image::ImageFormat::Jpeg).unwrap();
+        assert!(!jpeg_truncated(&whole));
+        let mut trailing = whole.clone();
+        trailing.extend_from_slice(b"\0\0junk after the end");
+        assert!(!jpeg_truncated(&trailing));
+        for cut in [3, 20, whole.len() / 2, whole.len() - 2, whole.len() - 1] {
+            assert!(jpeg_truncated(&whole[..cut]), "cut at {cut} of {}", whole.len());
+        }
+        assert!(!jpeg_truncated(b"\x89PNG"));
+        // Every cut and any byte flipped: an answer, never a panic.
+        for cut in 0..whole.len() {
+            let _ = jpeg_truncated(&whole[..cut]);
+        }
+        let dir = std::env::temp_dir().join(format!("hr-jpeg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("cut.jpg");
+        std::fs::write(&p, &whole[..whole.len() / 2]).unwrap();
+        let e = decode(&p, (whole.len() / 2) as u64).unwrap_err();
+        assert!(e.contains("truncated JPEG") && e.contains("decoded partially"), "{e}");
+        std::fs::write(&p, &whole).unwrap();
+        assert_eq!(decode(&p, whole.len() as u64).unwrap().width(), 48);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn metadata_joins_on_the_path_and_refuses_ambiguous_file_names() {
+        let m = |t: &str| Metadata { title: t.into(), ..Default::default() };
+        let meta: HashMap<String, Metadata> =
+            [("x.jpg", m("plain")), ("b/x.jpg", m("bee")), ("y.png", m("why")), ("deep/z.jpg", m("zed"))]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        let rels = ["a/x.jpg", "b/x.jpg", "c/x.jpg", "q/y.png", "top/deep/z.jpg", "deepz.jpg", "ax.jpg"];
+        let (joined, warnings) = join_metadata(&rels, &meta);
+        let titles: Vec<Option<&str>> = joined.iter().map(|j| j.as_ref().map(|m| m.title.as_str())).collect();
+        assert_eq!(titles, [None, Some("bee"), None, Some("why"), Some("zed"), None, None]);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("`x.jpg` matches 2 files (a/x.jpg, c/x.jpg)"), "{warnings:?}");
+        // Without the clash the file name alone is enough.
+        let (joined, warnings) = join_metadata(&["a/x.jpg"], &meta);
+        assert_eq!(joined[0].as_ref().unwrap().title, "plain");
+        assert!(warnings.is_empty());
     }
 }

@@ -1,10 +1,12 @@
 //! The gallery. Core (no Bevy): [`ingest`], [`features`] (MobileNetV2 in candle), [`tsne`] (PCA,
-//! t-SNE), [`atlas`], [`manifest`], [`build`] (`headroom build-gallery`), [`view`] (layouts,
+//! t-SNE), [`atlas`], [`manifest`], [`build`] (`headroom build-gallery`), [`cache`] (its feature cache), [`fsio`] (crash-safe writes), [`view`] (layouts,
 //! transitions, picking, filters). [`plugin`]: the Bevy viewer.
 
 pub mod atlas;
 pub mod build;
+pub mod cache;
 pub mod features;
+pub mod fsio;
 pub mod ingest;
 pub mod manifest;
 pub mod plugin;

@@ -125,8 +125,29 @@ impl Manifest {
         Ok(m)
     }
 
+    /// Checks everything the viewer indexes by: at least one tier, one thumbnail per tier for every
+    /// work, atlases listed with their sizes and named as plain files beside the manifest,
+    /// rectangles inside their atlas (without overflow), work indices in range, finite positions.
     pub fn validate(&self) -> Result<(), String> {
-        let n = self.works.len() as u32;
+        if self.tiers.is_empty() {
+            return Err("no thumbnail tiers".into());
+        }
+        for t in &self.tiers {
+            if t.atlases.len() != t.atlas_sizes.len() {
+                return Err(format!("tier {}: {} atlases but {} sizes", t.size, t.atlases.len(), t.atlas_sizes.len()));
+            }
+            if let Some(a) = t.atlases.iter().find(|a| !is_plain_file_name(a)) {
+                return Err(format!("tier {}: atlas `{a}` is not a file name beside the manifest", t.size));
+            }
+            if let Some(s) = t.atlas_sizes.iter().find(|s| s[0] == 0 || s[1] == 0) {
+                return Err(format!("tier {}: an atlas of {}×{} px", t.size, s[0], s[1]));
+            }
+        }
+        let n = self.works.len();
+        if n > u32::MAX as usize {
+            return Err(format!("{n} works"));
+        }
+        let n = n as u32;
         for (i, w) in self.works.iter().enumerate() {
             if w.thumbs.len() != self.tiers.len() {
                 return Err(format!("work {i} has {} thumbnails for {} tiers", w.thumbs.len(), self.tiers.len()));
@@ -136,8 +157,12 @@ impl Manifest {
                 let Some(sz) = tier.atlas_sizes.get(r.atlas as usize) else {
                     return Err(format!("work {i}: atlas {} missing in tier {}", r.atlas, tier.size));
                 };
-                if r.rect[0] + r.rect[2] > sz[0] || r.rect[1] + r.rect[3] > sz[1] {
-                    return Err(format!("work {i}: thumbnail outside its atlas"));
+                let [x, y, rw, rh] = r.rect.map(u64::from);
+                if rw == 0 || rh == 0 || x + rw > sz[0] as u64 || y + rh > sz[1] as u64 {
+                    return Err(format!(
+                        "work {i}: thumbnail {:?} outside its {}×{} atlas in tier {}",
+                        r.rect, sz[0], sz[1], tier.size
+                    ));
                 }
             }
             if let Some(j) = w.similar.iter().find(|&&j| j >= n) {
@@ -146,15 +171,19 @@ impl Manifest {
             if !w.pos3.iter().chain(&w.pos2).all(|v| v.is_finite()) {
                 return Err(format!("work {i}: non-finite position"));
             }
-        }
-        for t in &self.tiers {
-            if t.atlases.len() != t.atlas_sizes.len() {
-                return Err(format!("tier {}: {} atlases but {} sizes", t.size, t.atlases.len(), t.atlas_sizes.len()));
+            if w.meta.year.is_some_and(|y| y.unsigned_abs() > 1_000_000) {
+                return Err(format!("work {i}: year {} out of range", w.meta.year.unwrap_or(0)));
+            }
+            if w.typicality.is_some_and(|t| !t.is_finite()) {
+                return Err(format!("work {i}: non-finite typicality"));
             }
         }
         for p in &self.periods {
             if let Some(j) = p.typical.iter().chain(&p.outliers).find(|&&j| j >= n) {
                 return Err(format!("period {}: work {j} out of range", p.label));
+            }
+            if !p.mean3.iter().all(|v| v.is_finite()) {
+                return Err(format!("period {}: non-finite mean position", p.label));
             }
         }
         Ok(())
@@ -165,6 +194,11 @@ impl Manifest {
         let dir = manifest_path.parent().unwrap_or(Path::new("."));
         self.tiers[t].atlases.iter().map(|a| dir.join(a)).collect()
     }
+}
+
+/// A file name with no folder part (no separator, not `.` or `..`, not empty).
+fn is_plain_file_name(a: &str) -> bool {
+    !a.is_empty() && a != "." && a != ".." && !a.contains(['/', '\\', ':', '\0'])
 }
 
 /// Period of a year: (start, label). Decades: 1880 → "1880s"; centuries by the usual count
@@ -208,6 +242,78 @@ mod tests {
         assert_eq!(period_of(-5, PeriodKind::Decade), (-10, "10s BCE".into()));
     }
 
+    pub(crate) fn sample() -> Manifest {
+        let work = |i: u32| Work {
+            file: format!("w{i}.jpg"),
+            meta: Metadata { year: Some(1880 + i as i32), ..Default::default() },
+            size: [90, 60],
+            pos3: [i as f32, 0.0, 1.0],
+            pos2: [0.0, i as f32],
+            thumbs: vec![AtlasRect { atlas: 0, rect: [1 + 34 * i, 1, 32, 21] }],
+            similar: vec![(i + 1) % 3],
+            typicality: Some(1.0),
+        };
+        Manifest {
+            format: FORMAT.into(),
+            version: VERSION,
+            name: "t".into(),
+            model: "m".into(),
+            tiers: vec![Tier {
+                size: 32,
+                format: AtlasFormat::Png,
+                atlases: vec!["atlas-32-0-0badf00d.png".into()],
+                atlas_sizes: vec![[102, 34]],
+            }],
+            works: (0..3).map(work).collect(),
+            periods: vec![Period {
+                kind: PeriodKind::Decade,
+                start: 1880,
+                label: "1880s".into(),
+                count: 3,
+                mean3: [1.0, 0.0, 1.0],
+                typical: vec![0],
+                outliers: vec![2],
+            }],
+            layout: LayoutInfo { pca_dims: 2, perplexity: 2.0, iterations: 10, transformed: 0, seed: 1 },
+            skipped: vec![],
+        }
+    }
+
+    #[test]
+    fn manifests_the_viewer_would_index_out_of_bounds_are_refused() {
+        let good = sample();
+        good.validate().unwrap();
+        let text = serde_json::to_string(&good).unwrap();
+        assert_eq!(Manifest::parse(&text, "m.json").unwrap(), good);
+        let bad = |f: &dyn Fn(&mut Manifest), want: &str| {
+            let mut m = good.clone();
+            f(&mut m);
+            let e = Manifest::parse(&serde_json::to_string(&m).unwrap(), "bad.json").unwrap_err().to_string();
+            assert!(e.contains("bad.json") && e.contains(want), "{want}: {e}");
+        };
+        // Zero tiers (the works with zero thumbnails to match): validated, then `w.thumbs[t]` panicked.
+        bad(
+            &|m| {
+                m.tiers.clear();
+                m.works.iter_mut().for_each(|w| w.thumbs.clear());
+            },
+            "no thumbnail tiers",
+        );
+        // x + w wrapped past u32::MAX and passed the bounds check.
+        bad(&|m| m.works[1].thumbs[0].rect = [u32::MAX - 5, 1, 10, 21], "outside its 102×34 atlas");
+        bad(&|m| m.works[1].thumbs[0].rect = [1, u32::MAX, 32, 2], "outside");
+        bad(&|m| m.works[0].thumbs[0].rect[2] = 0, "outside");
+        bad(&|m| m.works[0].thumbs[0].atlas = 1, "atlas 1 missing");
+        bad(&|m| m.tiers[0].atlas_sizes[0] = [0, 34], "an atlas of 0×34");
+        bad(&|m| m.tiers[0].atlases[0] = "../../etc/passwd".into(), "not a file name");
+        bad(&|m| m.tiers[0].atlases[0] = "/abs.png".into(), "not a file name");
+        bad(&|m| m.works[2].similar = vec![3], "similar work 3 out of range");
+        bad(&|m| m.periods[0].outliers = vec![u32::MAX], "out of range");
+        bad(&|m| m.works[0].meta.year = Some(i32::MIN), "year");
+        let e = Manifest::parse(&text.replace("\"pos3\":[0.0", "\"pos3\":[1e999"), "m.json").unwrap_err();
+        assert!(e.to_string().contains("m.json"), "{e}");
+    }
+
     #[test]
     fn bad_and_old_manifests_are_clear_errors() {
         let e = Manifest::parse("{", "m.json").unwrap_err().to_string();
@@ -222,5 +328,120 @@ mod tests {
         assert!(e.contains("m.json"), "{e}");
         let e = Manifest::load(Path::new("/nonexistent/manifest.json")).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/manifest.json"), "{e}");
+    }
+}
+
+/// Property tests: `PROPTEST_CASES` sets the number of cases (256 by default); the README gives
+/// the command for a long run.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Everything the viewer (plugin.rs, view.rs) indexes in a manifest, done the way it does it.
+    fn use_like_the_viewer(m: &Manifest) {
+        let top = m.tiers.len() - 1;
+        for w in &m.works {
+            for t in [0, top] {
+                let r = w.thumbs[t];
+                let [aw, ah] = m.tiers[t].atlas_sizes[r.atlas as usize];
+                assert!(r.rect[0].checked_add(r.rect[2]).is_some_and(|e| e <= aw));
+                assert!(r.rect[1].checked_add(r.rect[3]).is_some_and(|e| e <= ah));
+            }
+            for &j in &w.similar {
+                let _ = &m.works[j as usize];
+            }
+            let _ = crate::view::quad_half(w, 1.0);
+        }
+        for p in &m.periods {
+            for &j in p.typical.iter().chain(&p.outliers) {
+                let _ = &m.works[j as usize];
+            }
+        }
+        for layout in crate::view::Layout::ALL {
+            let pos = crate::view::layout_positions(m, layout);
+            assert_eq!(pos.len(), m.works.len());
+        }
+    }
+
+    fn edge_u32() -> impl Strategy<Value = u32> {
+        prop_oneof![Just(0u32), Just(1), Just(u32::MAX), Just(u32::MAX - 1), Just(1 << 31), 0u32..300]
+    }
+
+    fn edge_f32() -> impl Strategy<Value = f32> {
+        prop_oneof![Just(0.0f32), Just(f32::MAX), Just(-f32::MAX), Just(1e-30), -100.0f32..100.0]
+    }
+
+    prop_compose! {
+        fn arb_tier()(size in edge_u32(), sizes in prop::collection::vec((edge_u32(), edge_u32()), 0..3)) -> Tier {
+            Tier {
+                size,
+                format: AtlasFormat::Png,
+                atlases: (0..sizes.len()).map(|k| format!("atlas-{size}-{k}.png")).collect(),
+                atlas_sizes: sizes.into_iter().map(|(w, h)| [w, h]).collect(),
+            }
+        }
+    }
+
+    prop_compose! {
+        fn arb_work()(
+            thumbs in prop::collection::vec((0u32..3, edge_u32(), edge_u32(), edge_u32(), edge_u32()), 0..3),
+            similar in prop::collection::vec(edge_u32(), 0..3),
+            pos in (edge_f32(), edge_f32(), edge_f32()),
+            size in (edge_u32(), edge_u32()),
+            year in prop::option::of(prop_oneof![Just(i32::MIN), Just(i32::MAX), -3000i32..3000]),
+        ) -> Work {
+            Work {
+                file: "w.jpg".into(),
+                meta: Metadata { year, ..Default::default() },
+                size: [size.0, size.1],
+                pos3: [pos.0, pos.1, pos.2],
+                pos2: [pos.1, pos.2],
+                thumbs: thumbs.into_iter().map(|(atlas, x, y, w, h)| AtlasRect { atlas, rect: [x, y, w, h] }).collect(),
+                similar,
+                typicality: None,
+            }
+        }
+    }
+
+    prop_compose! {
+        fn arb_manifest()(
+            tiers in prop::collection::vec(arb_tier(), 0..3),
+            works in prop::collection::vec(arb_work(), 0..5),
+            typical in prop::collection::vec(edge_u32(), 0..3),
+        ) -> Manifest {
+            let mut m = tests::sample();
+            m.tiers = tiers;
+            m.works = works;
+            m.periods[0].typical = typical;
+            m
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_on_any_text(text in any::<String>()) {
+            let _ = Manifest::parse(&text, "p.json");
+        }
+
+        #[test]
+        fn parse_never_panics_on_a_manifest_with_bytes_changed(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        ) {
+            let mut bytes = serde_json::to_vec(&tests::sample()).unwrap();
+            for (at, b) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = b;
+            }
+            let _ = Manifest::parse(&String::from_utf8_lossy(&bytes), "p.json");
+        }
+
+        #[test]
+        fn whatever_validates_is_safe_for_the_viewer(m in arb_manifest()) {
+            let text = serde_json::to_string(&m).unwrap();
+            if let Ok(parsed) = Manifest::parse(&text, "p.json") {
+                use_like_the_viewer(&parsed);
+            }
+        }
     }
 }
