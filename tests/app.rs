@@ -576,3 +576,126 @@ fn gallery_renders_the_bundled_collection_without_a_window() {
     );
     assert!(moved > after.len() / 2, "only {moved} works moved");
 }
+
+/// build-gallery killed with SIGKILL at 20 seeded random moments in turn, resumed after each: the
+/// gallery on disk is whole after every kill (a manifest, when there is one, loads and all its
+/// atlases exist at their sizes), and the final manifest and feature cache are those of a clean
+/// build, with nothing skipped.
+#[cfg(unix)]
+#[test]
+fn build_gallery_killed_at_random_moments_resumes_to_the_clean_result() {
+    use headroom_gallery::manifest::Manifest;
+    use rand::{RngExt, SeedableRng};
+    use std::time::Instant;
+
+    let root = config_dir("kill");
+    let dir = root.join("collection");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    for i in 0..36u32 {
+        let (w, h) = [(90, 60), (64, 80), (120, 120), (50, 140)][i as usize % 4];
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            let a = ((x * (i + 1) + y * 3) % 256) as u8;
+            let b = ((y * (7 + i % 5) + x * (i % 3)) % 256) as u8;
+            image::Rgb([a, b, (i * 7) as u8])
+        });
+        let name = match i % 3 {
+            0 => format!("w{i:02}.png"),
+            1 => format!("w{i:02}.jpg"),
+            _ => format!("sub/w{i:02}.jpg"),
+        };
+        img.save(dir.join(name)).unwrap();
+    }
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/mobilenet_v2.safetensors");
+    let command = |out: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_headroom"));
+        c.args(["build-gallery", dir.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"])
+            .args(["--tiers", "32,64", "--iterations", "300", "--perplexity", "5", "--seed", "3", "--tsne-on", "cpu"])
+            .args(["--limit", "36", "--model", model.to_str().unwrap()])
+            .env("HEADROOM_CONFIG_DIR", root.join("config"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let whole = |out: &Path, when: &str| {
+        let path = out.join("manifest.json");
+        if !path.exists() {
+            return false;
+        }
+        let m = Manifest::load(&path).unwrap_or_else(|e| panic!("{when}: {e}"));
+        for t in 0..m.tiers.len() {
+            for (p, size) in m.atlas_paths(&path, t).iter().zip(&m.tiers[t].atlas_sizes) {
+                let got = image::image_dimensions(p).unwrap_or_else(|e| panic!("{when}: {}: {e}", p.display()));
+                assert_eq!([got.0, got.1], *size, "{when}: {}", p.display());
+            }
+        }
+        true
+    };
+
+    let clean = root.join("clean");
+    let t = Instant::now();
+    let out = command(&clean).output().unwrap();
+    assert!(out.status.success(), "clean build: {}", String::from_utf8_lossy(&out.stderr));
+    let clean_secs = t.elapsed().as_secs_f64();
+    assert!(whole(&clean, "clean build"));
+
+    let killed = root.join("killed");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20);
+    let (mut kills, mut finished, mut with_manifest) = (0, 0, 0);
+    // Each kill at a uniform moment within the length of a run: at first the clean build's; once a
+    // resumed run has finished, that run's (a re-run writes the layout, atlases and manifest again).
+    let mut span = clean_secs;
+    for k in 0..20 {
+        let at = Duration::from_secs_f64(rng.random_range(0.0..span));
+        let mut child = command(&killed).spawn().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "run {k} failed: {status}");
+                finished += 1;
+                span = start.elapsed().as_secs_f64();
+                break;
+            }
+            if start.elapsed() >= at {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        with_manifest += usize::from(whole(&killed, &format!("after kill {k} at {at:?}")));
+    }
+    let out = command(&killed).output().unwrap();
+    assert!(out.status.success(), "resumed build: {}", String::from_utf8_lossy(&out.stderr));
+    eprintln!(
+        "kill test: clean build {clean_secs:.1} s; 20 runs: {kills} killed (SIGKILL), {finished} finished first; a whole \
+         gallery on disk after {with_manifest} of them, no manifest yet after the others"
+    );
+    assert!(kills >= 14, "only {kills} of 20 runs were killed");
+
+    let read = |out: &Path, f: &str| std::fs::read_to_string(out.join(f)).unwrap();
+    assert_eq!(read(&killed, "manifest.json"), read(&clean, "manifest.json"), "final manifest differs");
+    let feats = |out: &Path| {
+        let bytes = std::fs::read(out.join("cache/features.bin")).unwrap();
+        let (recs, repair, _) = headroom_gallery::cache::scan(&bytes, headroom_gallery::features::FEATURES);
+        assert!(!repair.repaired(), "{}: {repair:?}", out.display());
+        let map: std::collections::HashMap<_, _> = recs.into_iter().collect();
+        map
+    };
+    let (fk, fc) = (feats(&killed), feats(&clean));
+    assert_eq!(fk.len(), 36);
+    assert!(fk == fc, "final features differ from the clean build's");
+    let report = read(&killed, "report.txt");
+    assert!(report.starts_with("skipped files: 0\n") && !report.contains("warnings"), "{report}");
+    let m = Manifest::load(&killed.join("manifest.json")).unwrap();
+    assert_eq!(m.works.len(), 36, "works lost");
+    // Nothing but the listed atlases and the cache is left behind.
+    let mut left: Vec<String> =
+        std::fs::read_dir(&killed).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+    left.sort();
+    let mut want: Vec<String> = m.tiers.iter().flat_map(|t| t.atlases.clone()).collect();
+    want.extend(["cache", "manifest.json", "report.txt"].map(String::from));
+    want.sort();
+    assert_eq!(left, want);
+    std::fs::remove_dir_all(&root).ok();
+}
