@@ -18,7 +18,8 @@ pub struct ProbeReport {
 /// Polls `source` for `seconds` of real time (about every 2 ms) and measures what arrives.
 pub fn probe(source: &mut dyn FrameSource, seconds: f64) -> ProbeReport {
     let start = Instant::now();
-    let limit = Duration::from_secs_f64(seconds.max(0.0));
+    // NaN and negative → 0; beyond what a Duration holds (inf) → as long as it holds.
+    let limit = Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX);
     let mut report = ProbeReport { frames: 0, fps: 0.0, width: 0, height: 0, monotonic: true, errors: vec![] };
     let mut meter = FpsMeter::default();
     let mut last = None;

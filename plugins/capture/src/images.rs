@@ -8,6 +8,11 @@ use crate::{CaptureError, Frame, FrameSource, SourceInfo};
 /// Images bigger than this (in pixels) are refused rather than decoded: 64 Mpx ≈ 256 MB RGBA.
 const MAX_PIXELS: u64 = 64 * 1024 * 1024;
 
+/// Slowest frame rate an image sequence plays at (one image per 1000 s).
+pub const MIN_FPS: f64 = 0.001;
+/// Fastest frame rate an image sequence plays at.
+pub const MAX_FPS: f64 = 1000.0;
+
 pub struct ImageSequenceSource {
     dir: PathBuf,
     files: Vec<PathBuf>,
@@ -52,8 +57,8 @@ impl ImageSequenceSource {
     pub fn open(dir: impl AsRef<Path>, fps: f64) -> Result<Self, CaptureError> {
         let dir = dir.as_ref();
         let io = |reason: String| CaptureError::Io { path: dir.to_path_buf(), reason };
-        if !(fps.is_finite() && fps > 0.0) {
-            return Err(io(format!("frame rate must be positive, got {fps}")));
+        if !(fps.is_finite() && (MIN_FPS..=MAX_FPS).contains(&fps)) {
+            return Err(io(format!("frame rate must be from {MIN_FPS} to {MAX_FPS} frames per second, got {fps}")));
         }
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| io(e.to_string()))?
@@ -84,7 +89,7 @@ impl ImageSequenceSource {
 
     fn due_time(&self, index: usize, pass: u32) -> Duration {
         let n = pass as usize * self.files.len() + index;
-        Duration::from_secs_f64(n as f64 / self.fps)
+        Duration::try_from_secs_f64(n as f64 / self.fps).unwrap_or(Duration::MAX)
     }
 
     /// The next image in order, ignoring any clock; `None` at the end (unless looping). An
@@ -156,6 +161,20 @@ mod tests {
     fn write_png(path: &Path, w: u32, h: u32, shade: u8) {
         let img = image::RgbaImage::from_fn(w, h, |x, y| image::Rgba([shade, (x * 7) as u8, (y * 5) as u8, 255]));
         img.save(path).unwrap();
+    }
+
+    #[test]
+    fn frame_rates_that_would_overflow_the_frame_times_are_refused() {
+        let d = temp_dir("fps");
+        write_png(&d.join("a.png"), 4, 4, 1);
+        for bad in [1e-20, 0.0, -1.0, f64::NAN, f64::INFINITY, 1e9] {
+            let e = ImageSequenceSource::open(&d, bad).err().expect("refused").to_string();
+            assert!(e.contains("frame rate"), "{bad}: {e}");
+        }
+        let mut s = ImageSequenceSource::open(&d, MIN_FPS).unwrap();
+        s.looping = true;
+        assert_eq!(s.due_time(0, u32::MAX), Duration::from_secs_f64(u32::MAX as f64 / MIN_FPS));
+        std::fs::remove_dir_all(&d).ok();
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub struct VideoSource {
     pass_length: Duration,
     next_sample: u32,
     pass: u32,
+    /// Frames decoded in the current pass (a looping file whose samples give none is an error,
+    /// not an endless loop).
+    frames_this_pass: u64,
     seq: u64,
     looping: bool,
     /// Decoded but not yet due.
@@ -70,6 +73,28 @@ pub struct VideoSource {
     /// Subtracted from the caller's clock; grows when playback had to skip ahead.
     clock_slip: Duration,
 }
+
+/// A sample's presentation time in timescale ticks: decode time plus composition offset, clamped
+/// to what the file can mean (never negative; a crafted value cannot overflow).
+fn presentation_ticks(start_time: u64, rendering_offset: i32) -> u64 {
+    (i128::from(start_time) + i128::from(rendering_offset)).clamp(0, i128::from(u64::MAX)) as u64
+}
+
+/// Ticks of a `timescale` (≥ 1) as a Duration, exactly and without overflow.
+fn ticks_to_duration(ticks: u64, timescale: u64) -> Duration {
+    let timescale = timescale.max(1);
+    let nanos = u128::from(ticks % timescale) * 1_000_000_000 / u128::from(timescale);
+    Duration::new(ticks / timescale, nanos as u32)
+}
+
+/// When frame time `t` of pass `pass` plays (passes follow each other), if that fits a Duration.
+fn looped_time(t: Duration, pass_length: Duration, pass: u32) -> Option<Duration> {
+    pass_length.checked_mul(pass)?.checked_add(t)
+}
+
+/// Most sample times reserved up front; a longer table grows as it is read (the count is the
+/// file's claim, not a fact).
+const RESERVE_SAMPLES: usize = 1 << 16;
 
 fn catch<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(format!("{what}: malformed data")))
@@ -123,19 +148,23 @@ impl VideoSource {
         if sample_count == 0 || width == 0 || height == 0 {
             return Err(bad(format!("empty video track ({width}×{height}, {sample_count} frames)")));
         }
+        if u64::from(sample_count) > size {
+            return Err(bad(format!(
+                "the sample table lists {sample_count} frames, more than a file of {size} bytes can hold"
+            )));
+        }
         let profile_idc = sps.get(1).copied().unwrap_or(0);
 
         // Timestamps of every sample, so that each frame carries its real presentation time.
-        let mut display_times = Vec::with_capacity(sample_count as usize);
+        let mut display_times = Vec::with_capacity((sample_count as usize).min(RESERVE_SAMPLES));
         let mut pass_length = Duration::ZERO;
         for id in 1..=sample_count {
             let s = catch("MP4 sample table", || reader.read_sample(track_id, id).map_err(|e| e.to_string()))
                 .map_err(bad)?
                 .ok_or_else(|| bad(format!("sample {id} is missing")))?;
-            let pts = (s.start_time as i64 + i64::from(s.rendering_offset)).max(0) as u64;
-            let t = Duration::from_secs_f64(pts as f64 / timescale as f64);
-            display_times.push(t);
-            let end = Duration::from_secs_f64((pts + u64::from(s.duration)) as f64 / timescale as f64);
+            let pts = presentation_ticks(s.start_time, s.rendering_offset);
+            display_times.push(ticks_to_duration(pts, timescale));
+            let end = ticks_to_duration(pts.saturating_add(u64::from(s.duration)), timescale);
             pass_length = pass_length.max(end);
         }
         display_times.sort();
@@ -162,6 +191,7 @@ impl VideoSource {
             pass_length,
             next_sample: 1,
             pass: 0,
+            frames_this_pass: 0,
             seq: 0,
             looping: false,
             pending: None,
@@ -228,6 +258,12 @@ impl VideoSource {
                 if !self.looping {
                     return Ok(None);
                 }
+                if self.frames_this_pass == 0 {
+                    return Err(self.decode_err(
+                        self.sample_count,
+                        format!("none of its {} samples gives a picture", self.sample_count),
+                    ));
+                }
                 self.restart()?;
             }
             let index = self.next_sample;
@@ -237,7 +273,9 @@ impl VideoSource {
                 Backend::Ffmpeg { .. } => self.read_ffmpeg(index)?,
             };
             if let Some((rgba, w, h, t)) = decoded {
-                let timestamp = t + self.pass_length * self.pass;
+                let timestamp = looped_time(t, self.pass_length, self.pass)
+                    .ok_or_else(|| self.decode_err(index, "its timestamps run past what a clock can hold"))?;
+                self.frames_this_pass += 1;
                 let frame = Frame::new(w, h, rgba, timestamp, self.seq)
                     .ok_or_else(|| self.decode_err(index, "bad frame size"))?;
                 self.seq += 1;
@@ -248,7 +286,11 @@ impl VideoSource {
     }
 
     fn decode_err(&self, index: u32, reason: impl Into<String>) -> CaptureError {
-        CaptureError::Decode { path: self.path.clone(), frame: u64::from(index - 1), reason: reason.into() }
+        CaptureError::Decode {
+            path: self.path.clone(),
+            frame: u64::from(index.saturating_sub(1)),
+            reason: reason.into(),
+        }
     }
 
     fn decode_openh264(&mut self, index: u32) -> Result<Option<Decoded>, CaptureError> {
@@ -257,8 +299,7 @@ impl VideoSource {
         let sample = catch("MP4 sample", || reader.read_sample(track_id, index).map_err(|e| e.to_string()))
             .map_err(|e| self.decode_err(index, e))?
             .ok_or_else(|| self.decode_err(index, "sample missing"))?;
-        let pts = (sample.start_time as i64 + i64::from(sample.rendering_offset)).max(0) as u64;
-        let t = Duration::from_secs_f64(pts as f64 / self.timescale as f64);
+        let t = ticks_to_duration(presentation_ticks(sample.start_time, sample.rendering_offset), self.timescale);
         // AVCC (4-byte big-endian lengths) → Annex B (start codes).
         let mut packet = Vec::with_capacity(sample.bytes.len() + self.header.len() + 16);
         if index == 1 {
@@ -290,7 +331,7 @@ impl VideoSource {
 
     fn read_ffmpeg(&mut self, index: u32) -> Result<Option<Decoded>, CaptureError> {
         let (w, h) = (self.width, self.height);
-        let t = self.display_times[(index - 1) as usize];
+        let t = self.display_times.get((index - 1) as usize).copied().unwrap_or(self.pass_length);
         let Backend::Ffmpeg { stdout, .. } = &mut self.backend else { unreachable!() };
         let mut rgba = vec![0u8; w as usize * h as usize * 4];
         match stdout.read_exact(&mut rgba) {
@@ -306,7 +347,8 @@ impl VideoSource {
 
     fn restart(&mut self) -> Result<(), CaptureError> {
         self.next_sample = 1;
-        self.pass += 1;
+        self.pass = self.pass.checked_add(1).ok_or_else(|| self.decode_err(1, "looped 4 billion times"))?;
+        self.frames_this_pass = 0;
         self.backend = match &self.backend {
             Backend::OpenH264(_) => {
                 Backend::OpenH264(Box::new(Decoder::new().map_err(|e| self.decode_err(1, e.to_string()))?))
@@ -423,6 +465,95 @@ mod tests {
         let f = v.poll(Duration::from_millis(200)).unwrap().unwrap();
         assert_eq!(f.seq, 4);
         assert!(f.timestamp <= Duration::from_millis(200));
+    }
+
+    /// An MP4 with the demo clip's SPS/PPS and the given samples (bytes, duration in ticks of 24).
+    fn crafted(samples: &[(&[u8], u32)]) -> Vec<u8> {
+        use mp4::{AvcConfig, MediaConfig, Mp4Config, Mp4Sample, Mp4Writer, TrackConfig};
+        let demo = VideoSource::from_bytes(DEMO_CLIP.to_vec(), "demo").unwrap();
+        // The header is [0 0 0 1] SPS [0 0 0 1] PPS.
+        let h = &demo.header;
+        let second = (4..h.len() - 3).find(|&i| h[i..i + 4] == [0, 0, 0, 1]).unwrap();
+        let (sps, pps) = (h[4..second].to_vec(), h[second + 4..].to_vec());
+        let cfg = Mp4Config {
+            major_brand: "isom".parse().unwrap(),
+            minor_version: 512,
+            compatible_brands: vec!["isom".parse().unwrap(), "avc1".parse().unwrap()],
+            timescale: 1000,
+        };
+        let mut w = Mp4Writer::write_start(Cursor::new(Vec::new()), &cfg).unwrap();
+        w.add_track(&TrackConfig {
+            track_type: TrackType::Video,
+            timescale: 24,
+            language: "und".into(),
+            media_conf: MediaConfig::AvcConfig(AvcConfig {
+                width: 360,
+                height: 288,
+                seq_param_set: sps,
+                pic_param_set: pps,
+            }),
+        })
+        .unwrap();
+        let mut start = 0;
+        for (bytes, duration) in samples {
+            let sample = Mp4Sample {
+                start_time: start,
+                duration: *duration,
+                rendering_offset: 0,
+                is_sync: true,
+                bytes: bytes.to_vec().into(),
+            };
+            w.write_sample(1, &sample).unwrap();
+            start += u64::from(*duration);
+        }
+        w.write_end().unwrap();
+        w.into_writer().into_inner()
+    }
+
+    /// Runs `f` on another thread; `None` if it has not returned within `secs`.
+    fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(secs)).ok()
+    }
+
+    #[test]
+    fn a_looping_file_whose_samples_give_no_picture_is_an_error_not_an_endless_loop() {
+        // Samples with no NAL units in them: every one decodes to nothing.
+        let bytes = crafted(&[(&[0, 0, 0, 0], 1), (&[0, 0, 0, 0], 1), (&[0, 0, 0, 0], 1)]);
+        let result = within(20, move || {
+            let mut v = VideoSource::from_bytes(bytes, "empty-samples.mp4").unwrap().looping(true);
+            v.next_frame().map(|f| f.is_some()).map_err(|e| e.to_string())
+        })
+        .expect("next_frame must return, not loop forever");
+        let e = result.unwrap_err();
+        assert!(e.contains("empty-samples.mp4") && e.contains("none of its 3 samples gives a picture"), "{e}");
+    }
+
+    #[test]
+    fn a_sample_count_the_file_cannot_hold_is_refused_before_allocating() {
+        let mut bytes = crafted(&[(&[0, 0, 0, 0], 1), (&[0, 0, 0, 0], 1)]);
+        // stsz: size, "stsz", version/flags, uniform sample size, sample count.
+        let at = bytes.windows(4).position(|w| w == b"stsz").unwrap();
+        bytes[at + 8..at + 12].copy_from_slice(&4u32.to_be_bytes());
+        bytes[at + 12..at + 16].copy_from_slice(&u32::MAX.to_be_bytes());
+        let e = VideoSource::from_bytes(bytes, "huge-count.mp4").err().expect("refused").to_string();
+        assert!(e.contains("huge-count.mp4"), "{e}");
+    }
+
+    #[test]
+    fn extreme_timestamps_saturate_or_fail_instead_of_overflowing() {
+        assert_eq!(presentation_ticks(u64::MAX, i32::MAX), u64::MAX);
+        assert_eq!(presentation_ticks(5, -100), 0);
+        assert_eq!(presentation_ticks(1 << 63, 1), (1 << 63) + 1);
+        assert_eq!(ticks_to_duration(u64::MAX, 1), Duration::from_secs(u64::MAX));
+        assert_eq!(ticks_to_duration(u64::MAX, 0), Duration::from_secs(u64::MAX));
+        assert_eq!(ticks_to_duration(36, 24), Duration::from_millis(1500));
+        assert_eq!(looped_time(Duration::from_secs(u64::MAX), Duration::from_secs(1), 1), None);
+        assert_eq!(looped_time(Duration::ZERO, Duration::from_secs(u64::MAX / 2), 3), None);
+        assert_eq!(looped_time(Duration::from_secs(1), Duration::from_secs(20), 2), Some(Duration::from_secs(41)));
     }
 
     #[test]
