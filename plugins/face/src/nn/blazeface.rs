@@ -124,8 +124,49 @@ impl BlazeFace {
             return Ok(Vec::new());
         }
         // Letterbox: the longer side fills the input, centred.
-        let roi = Roi { cx: width as f32 / 2.0, cy: height as f32 / 2.0, size: width.max(height) as f32, rotation: 0.0 };
+        let roi =
+            Roi { cx: width as f32 / 2.0, cy: height as f32 / 2.0, size: width.max(height) as f32, rotation: 0.0 };
         self.detect_in(rgba, width, height, &roi)
+    }
+
+    /// For stills, where faces may be small: the whole frame, then overlapping square tiles of
+    /// ½ and ¼ of the longer side (50 % overlap), so faces down to about a fortieth of the image
+    /// are found. Detections from all tiles are merged (the best of overlapping ones kept).
+    pub fn detect_multiscale(&self, rgba: &[u8], width: usize, height: usize) -> Result<Vec<Detection>, NnError> {
+        let mut all = self.detect(rgba, width, height)?;
+        let side = width.max(height) as f32;
+        for div in [2.0f32, 4.0] {
+            let s = side / div;
+            if s < 48.0 {
+                break;
+            }
+            let step = s / 2.0;
+            let tiles = |len: usize| ((len as f32 - s).max(0.0) / step).ceil() as usize + 1;
+            let (nx, ny) = (tiles(width), tiles(height));
+            for iy in 0..ny {
+                for ix in 0..nx {
+                    let cx = (s / 2.0 + ix as f32 * step).min(width as f32 - s / 2.0).max(s / 2.0);
+                    let cy = (s / 2.0 + iy as f32 * step).min(height as f32 - s / 2.0).max(s / 2.0);
+                    all.extend(self.detect_in(rgba, width, height, &Roi { cx, cy, size: s, rotation: 0.0 })?);
+                }
+            }
+        }
+        all.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let mut kept: Vec<Detection> = Vec::new();
+        for d in all {
+            // A face cut by a tile's edge overlaps its whole self only partly: suppress by the
+            // share of the smaller box that overlaps, not by IoU alone.
+            let covered = kept.iter().any(|k| {
+                let ix = (k.bbox[2].min(d.bbox[2]) - k.bbox[0].max(d.bbox[0])).max(0.0);
+                let iy = (k.bbox[3].min(d.bbox[3]) - k.bbox[1].max(d.bbox[1])).max(0.0);
+                let small = (k.width() * k.height()).min(d.width() * d.height());
+                small > 0.0 && ix * iy / small > 0.5
+            });
+            if !covered {
+                kept.push(d);
+            }
+        }
+        Ok(kept)
     }
 
     /// Faces inside `roi` of the frame (the crop is resampled to 128×128), in frame pixels.
@@ -175,7 +216,11 @@ impl BlazeFace {
             for (k, p) in kp.iter_mut().enumerate() {
                 *p = [r[4 + 2 * k] / n + a[0], r[5 + 2 * k] / n + a[1]];
             }
-            cands.push(Detection { bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0], keypoints: kp, score });
+            cands.push(Detection {
+                bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+                keypoints: kp,
+                score,
+            });
         }
         cands.sort_by(|a, b| b.score.total_cmp(&a.score));
         // MediaPipe's WEIGHTED non-maximum suppression: each cluster averages its members'

@@ -65,16 +65,56 @@ struct Pad4 {
 
 enum Op {
     /// 1×1, stride 1, no padding: a matrix product `[O, I] × [I, HW]`.
-    Pointwise { x: usize, w: Tensor, b: Tensor, act: Act, out: [usize; 3] },
-    Conv { x: usize, w: Tensor, b: Tensor, stride: usize, pad: Pad4, act: Act, out: [usize; 3] },
-    Depthwise { x: usize, op: Depthwise },
-    Prelu { x: usize, alpha: Tensor },
-    Relu { x: usize },
-    Add { a: usize, b: usize, act: Act },
-    MaxPool { x: usize, k: usize, stride: usize },
-    Pad { x: usize, c: [usize; 2], pad: Pad4 },
-    Reshape { x: usize, shape: Vec<usize> },
-    Concat { xs: Vec<usize>, axis: usize },
+    Pointwise {
+        x: usize,
+        w: Tensor,
+        b: Tensor,
+        act: Act,
+        out: [usize; 3],
+    },
+    Conv {
+        x: usize,
+        w: Tensor,
+        b: Tensor,
+        stride: usize,
+        pad: Pad4,
+        act: Act,
+        out: [usize; 3],
+    },
+    Depthwise {
+        x: usize,
+        op: Depthwise,
+    },
+    Prelu {
+        x: usize,
+        alpha: Tensor,
+    },
+    Relu {
+        x: usize,
+    },
+    Add {
+        a: usize,
+        b: usize,
+        act: Act,
+    },
+    MaxPool {
+        x: usize,
+        k: usize,
+        stride: usize,
+    },
+    Pad {
+        x: usize,
+        c: [usize; 2],
+        pad: Pad4,
+    },
+    Reshape {
+        x: usize,
+        shape: Vec<usize>,
+    },
+    Concat {
+        xs: Vec<usize>,
+        axis: usize,
+    },
 }
 
 /// A loaded network, ready to run.
@@ -197,7 +237,10 @@ impl Network {
                             if kh != kw {
                                 return Err(at("non-square kernel".into()));
                             }
-                            (Op::Conv { x, w: wt, b: b.reshape((o, 1, 1))?, stride: s, pad, act, out }, Kind::Spatial(out))
+                            (
+                                Op::Conv { x, w: wt, b: b.reshape((o, 1, 1))?, stride: s, pad, act, out },
+                                Kind::Spatial(out),
+                            )
                         }
                     }
                 }
@@ -320,8 +363,19 @@ impl Network {
     }
 
     /// Runs the network on one `[C, H, W]` input; returns each graph output flattened in
-    /// TFLite's (NHWC) order.
+    /// TFLite's (NHWC) order. The matrix products run on one thread of their own: these
+    /// networks are small, and candle's split of each product over the rayon pool costs more
+    /// than it gains, badly so when the cores are busy (measured 14 ms vs 127 ms per mesh run
+    /// on 2 loaded cores).
     pub fn run(&self, input: &[f32]) -> Result<Vec<Vec<f32>>, NnError> {
+        static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+        match POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(1).build().ok()) {
+            Some(pool) => pool.install(|| self.run_here(input)),
+            None => self.run_here(input),
+        }
+    }
+
+    fn run_here(&self, input: &[f32]) -> Result<Vec<Vec<f32>>, NnError> {
         let [c, h, w] = self.input;
         if input.len() != c * h * w {
             return Err(NnError::Input { model: self.name.clone(), got: input.len(), want: c * h * w });

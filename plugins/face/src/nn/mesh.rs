@@ -116,7 +116,10 @@ impl Iris {
     pub fn from_files(files: ModelFiles<'_>) -> Result<Self, NnError> {
         let net = Network::load("iris", files.graph, files.weights)?;
         if net.input_size() != [3, IRIS_INPUT, IRIS_INPUT] {
-            return Err(NnError::Model { model: "iris".into(), what: format!("input {:?}, expected [3, 64, 64]", net.input_size()) });
+            return Err(NnError::Model {
+                model: "iris".into(),
+                what: format!("input {:?}, expected [3, 64, 64]", net.input_size()),
+            });
         }
         Ok(Iris { net })
     }
@@ -134,7 +137,15 @@ impl Iris {
 
     /// The pupil centre of the eye between two corner points (frame pixels). The model sees the
     /// subject's right eye (image left) as trained; the left eye is mirrored, as MediaPipe does.
-    pub fn pupil(&self, rgba: &[u8], width: usize, height: usize, a: [f32; 2], b: [f32; 2], mirror: bool) -> Result<[f32; 2], NnError> {
+    pub fn pupil(
+        &self,
+        rgba: &[u8],
+        width: usize,
+        height: usize,
+        a: [f32; 2],
+        b: [f32; 2],
+        mirror: bool,
+    ) -> Result<[f32; 2], NnError> {
         let rotation = (b[1] - a[1]).atan2(b[0] - a[0]);
         let d = ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt();
         let roi = Roi { cx: (a[0] + b[0]) / 2.0, cy: (a[1] + b[1]) / 2.0, size: 2.3 * d.max(1.0), rotation };
@@ -211,7 +222,13 @@ impl MeshTracker {
 
     /// One video frame. `boxes` gives a face box from another detector (used instead of
     /// BlazeFace when it is `Some`, only when no face is tracked).
-    pub fn step(&mut self, rgba: &[u8], width: usize, height: usize, external: Option<&dyn Fn() -> Option<Roi>>) -> Result<MeshStep, NnError> {
+    pub fn step(
+        &mut self,
+        rgba: &[u8],
+        width: usize,
+        height: usize,
+        external: Option<&dyn Fn() -> Option<Roi>>,
+    ) -> Result<MeshStep, NnError> {
         let mut out = MeshStep::default();
         if width == 0 || height == 0 || rgba.len() != width * height * 4 {
             return Ok(out);
@@ -268,12 +285,30 @@ impl MeshTracker {
         Ok(out)
     }
 
-    /// A still: detect, then re-crop from the landmarks until the crop settles (at most 4 fits).
-    pub fn fit_still(&mut self, rgba: &[u8], width: usize, height: usize, roi: Option<Roi>) -> Result<Option<MeshFit>, NnError> {
+    /// A still: detect (the whole image, then tiles at smaller scales if that finds nothing),
+    /// then re-crop from the landmarks until the crop settles (at most 4 fits).
+    pub fn fit_still(
+        &mut self,
+        rgba: &[u8],
+        width: usize,
+        height: usize,
+        roi: Option<Roi>,
+    ) -> Result<Option<MeshFit>, NnError> {
         self.roi = None;
-        let start = match roi {
-            Some(r) => Some(r),
-            None => self.detect(rgba, width, height)?.first().map(Detection::mesh_roi),
+        let start = match (roi, &self.detector) {
+            (Some(r), _) => Some(r),
+            // Several faces: the largest (the sitter, usually), as face-alignment tools do.
+            (None, Some(d)) => {
+                let mut faces = d.detect(rgba, width, height)?;
+                if faces.is_empty() {
+                    faces = d.detect_multiscale(rgba, width, height)?;
+                }
+                faces
+                    .iter()
+                    .max_by(|a, b| (a.width() * a.height()).total_cmp(&(b.width() * b.height())))
+                    .map(Detection::mesh_roi)
+            }
+            (None, None) => None,
         };
         let Some(mut roi) = start else { return Ok(None) };
         let mut best: Option<MeshFit> = None;
@@ -322,7 +357,10 @@ pub fn canonical_face() -> Result<Vec<[f32; 3]>, NnError> {
     let c: Canon = serde_json::from_str(CANONICAL)
         .map_err(|e| NnError::Model { model: "canonical face".into(), what: e.to_string() })?;
     if c.points.len() != MESH_POINTS {
-        return Err(NnError::Model { model: "canonical face".into(), what: format!("{} points, not 468", c.points.len()) });
+        return Err(NnError::Model {
+            model: "canonical face".into(),
+            what: format!("{} points, not 468", c.points.len()),
+        });
     }
     Ok(c.points)
 }

@@ -54,8 +54,10 @@ pub static IRIS_LANDMARK: ModelFiles<'static> = ModelFiles {
 pub fn read_model_dir(dir: &std::path::Path, name: &str) -> Result<(String, Vec<u8>), NnError> {
     let g = dir.join(format!("{name}.graph.json"));
     let w = dir.join(format!("{name}.safetensors"));
-    let graph = std::fs::read_to_string(&g).map_err(|e| NnError::File { path: g.display().to_string(), what: e.to_string() })?;
-    let weights = std::fs::read(&w).map_err(|e| NnError::File { path: w.display().to_string(), what: e.to_string() })?;
+    let graph = std::fs::read_to_string(&g)
+        .map_err(|e| NnError::File { path: g.display().to_string(), what: e.to_string() })?;
+    let weights =
+        std::fs::read(&w).map_err(|e| NnError::File { path: w.display().to_string(), what: e.to_string() })?;
     Ok((graph, weights))
 }
 

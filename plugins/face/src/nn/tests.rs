@@ -15,7 +15,8 @@ fn fixtures() -> PathBuf {
 }
 
 fn reference() -> HashMap<String, Vec<f32>> {
-    let t: HashMap<String, Tensor> = candle_core::safetensors::load(fixtures().join("reference.safetensors"), &Device::Cpu).unwrap();
+    let t: HashMap<String, Tensor> =
+        candle_core::safetensors::load(fixtures().join("reference.safetensors"), &Device::Cpu).unwrap();
     t.into_iter().map(|(k, v)| (k, v.flatten_all().unwrap().to_vec1::<f32>().unwrap())).collect()
 }
 
@@ -35,9 +36,19 @@ fn face_mesh_matches_mediapipe() {
     let mesh = FaceMesh::new().unwrap();
     let (lm, flag) = mesh.raw(&input("face_landmark", 0.0, 1.0)).unwrap();
     let d = max_abs_diff(&lm, &r["face_landmark.landmarks"]);
-    println!("face mesh: worst landmark difference {d:.5} px of 192; presence logit {flag} vs {}", r["face_landmark.presence"][0]);
+    println!(
+        "face mesh: worst landmark difference {d:.5} px of 192; presence logit {flag} vs {}",
+        r["face_landmark.presence"][0]
+    );
     assert!(d < 0.005, "landmarks differ by {d} px");
     assert!((flag - r["face_landmark.presence"][0]).abs() < 0.005);
+    // Not a speed test (those are benches): a figure to read with --nocapture.
+    let x = input("face_landmark", 0.0, 1.0);
+    let t = web_time::Instant::now();
+    for _ in 0..10 {
+        mesh.raw(&x).unwrap();
+    }
+    println!("face mesh: {:.2} ms per run here (debug test build)", t.elapsed().as_secs_f64() * 100.0);
 }
 
 #[test]
@@ -81,7 +92,8 @@ fn bad_model_files_are_clear_errors() {
     let e = FaceMesh::from_files(ModelFiles { graph: "{", weights: w }).err().unwrap();
     assert!(e.to_string().contains("graph JSON"), "{e}");
     // The wrong model's weights for this graph: tensors missing or of the wrong shape.
-    let e = FaceMesh::from_files(ModelFiles { graph: FACE_LANDMARK.graph, weights: IRIS_LANDMARK.weights }).err().unwrap();
+    let e =
+        FaceMesh::from_files(ModelFiles { graph: FACE_LANDMARK.graph, weights: IRIS_LANDMARK.weights }).err().unwrap();
     assert!(e.to_string().contains("face mesh model"), "{e}");
     // Another network altogether where a face mesh is expected.
     let e = FaceMesh::from_files(BLAZEFACE).err().unwrap();

@@ -30,7 +30,11 @@ impl Roi {
     }
 
     pub fn is_valid(&self) -> bool {
-        self.cx.is_finite() && self.cy.is_finite() && self.rotation.is_finite() && self.size.is_finite() && self.size >= 1.0
+        self.cx.is_finite()
+            && self.cy.is_finite()
+            && self.rotation.is_finite()
+            && self.size.is_finite()
+            && self.size >= 1.0
     }
 }
 
@@ -45,7 +49,7 @@ pub fn crop_rgb(rgba: &[u8], width: usize, height: usize, roi: &Roi, n: usize, l
         return out;
     }
     let step = roi.size / n as f32;
-    let taps = (step / 1.5).ceil().clamp(1.0, 8.0) as usize;
+    let taps = (step / 1.5).ceil().clamp(1.0, 4.0) as usize;
     let scale = (hi - lo) / 255.0;
     let (s, c) = roi.rotation.sin_cos();
     let plane = n * n;
