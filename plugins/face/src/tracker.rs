@@ -6,11 +6,11 @@
 use web_time::Instant;
 
 use crate::camshift::CamShift;
-use crate::nn::{MeshTracker, NnError, Roi};
 use crate::fit::{FitConfig, FitError, Fitter};
 use crate::haar::{Cascade, CascadeError, DetectParams, Rect};
 use crate::image_ops::Gray;
 use crate::model::ClmModel;
+use crate::nn::{MeshTracker, NnError, Roi};
 use crate::score::DriftScorer;
 use crate::shape::Similarity;
 
@@ -277,7 +277,12 @@ impl FaceTracker {
                     .iter()
                     .map(|d| {
                         let [x0, y0, x1, y1] = d.bbox;
-                        Rect::new(x0.round() as i32, y0.round() as i32, (x1 - x0).round() as i32, (y1 - y0).round() as i32)
+                        Rect::new(
+                            x0.round() as i32,
+                            y0.round() as i32,
+                            (x1 - x0).round() as i32,
+                            (y1 - y0).round() as i32,
+                        )
                     })
                     .collect(),
                 Err(_) => Vec::new(),

@@ -241,13 +241,20 @@ pub fn mesh_model() -> Option<Vec<(usize, [f64; 3])>> {
     Some(
         headroom_face::nn::RIGID_VERTICES
             .iter()
-            .map(|&i| (i, [f64::from(canon[i][0]) - o[0], f64::from(canon[i][1]) - o[1], f64::from(canon[i][2]) - o[2]]))
+            .map(|&i| {
+                (i, [f64::from(canon[i][0]) - o[0], f64::from(canon[i][1]) - o[1], f64::from(canon[i][2]) - o[2]])
+            })
             .collect(),
     )
 }
 
 /// The pose from the face mesh's points (frame pixels) against [`mesh_model`].
-pub fn pose_from_mesh(mesh: &[[f32; 3]], model: &[(usize, [f64; 3])], cam: &Camera, init: Option<Pose>) -> Option<Pose> {
+pub fn pose_from_mesh(
+    mesh: &[[f32; 3]],
+    model: &[(usize, [f64; 3])],
+    cam: &Camera,
+    init: Option<Pose>,
+) -> Option<Pose> {
     let (m, obs): (Vec<[f64; 3]>, Vec<[f64; 2]>) = model
         .iter()
         .filter(|(i, _)| *i < mesh.len())
@@ -303,11 +310,13 @@ mod tests {
             let truth = Pose::from_yaw_pitch_roll(yaw, pitch, roll, DVec3::new(4.0, -3.0, 55.0));
             // All 468 points projected (the solver uses only the rigid ones).
             let o = model[0].1;
-            let shift = [f64::from(canon[33][0]) - o[0], f64::from(canon[33][1]) - o[1], f64::from(canon[33][2]) - o[2]];
+            let shift =
+                [f64::from(canon[33][0]) - o[0], f64::from(canon[33][1]) - o[1], f64::from(canon[33][2]) - o[2]];
             let mesh: Vec<[f32; 3]> = canon
                 .iter()
                 .map(|p| {
-                    let v = DVec3::new(f64::from(p[0]) - shift[0], f64::from(p[1]) - shift[1], f64::from(p[2]) - shift[2]);
+                    let v =
+                        DVec3::new(f64::from(p[0]) - shift[0], f64::from(p[1]) - shift[1], f64::from(p[2]) - shift[2]);
                     let q = cam.project(truth.rotation * v + truth.translation);
                     [q[0] as f32, q[1] as f32, 0.0]
                 })
