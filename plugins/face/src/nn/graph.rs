@@ -87,7 +87,7 @@ enum Op {
     },
     Prelu {
         x: usize,
-        alpha: Tensor,
+        alpha: Prelu,
     },
     Relu {
         x: usize,
@@ -247,8 +247,8 @@ impl Network {
                 "PRELU" => {
                     let (x, k) = value(0)?;
                     let [c, _, _] = spatial(&k)?;
-                    let alpha = weight(&r.inputs.get(1).cloned().flatten(), &[c])?.reshape((c, 1, 1))?;
-                    (Op::Prelu { x, alpha }, k)
+                    let alpha = weight(&r.inputs.get(1).cloned().flatten(), &[c])?.to_vec1::<f32>()?;
+                    (Op::Prelu { x, alpha: Prelu(alpha) }, k)
                 }
                 "RELU" => {
                     let (x, k) = value(0)?;
@@ -399,10 +399,7 @@ impl Network {
                     apply_act(y, *act)?
                 }
                 Op::Depthwise { x, op } => get(*x).contiguous()?.apply_op1_no_bwd(op)?,
-                Op::Prelu { x, alpha } => {
-                    let xin = get(*x);
-                    xin.relu()?.add(&xin.minimum(0f32)?.broadcast_mul(alpha)?)?
-                }
+                Op::Prelu { x, alpha } => get(*x).contiguous()?.apply_op1_no_bwd(alpha)?,
                 Op::Relu { x } => get(*x).relu()?,
                 Op::Add { a, b, act } => apply_act(get(*a).add(get(*b))?, *act)?,
                 Op::MaxPool { x, k, stride } => {
@@ -462,6 +459,33 @@ impl Op {
     }
 }
 
+/// PReLU with one slope per channel on a contiguous `[C, H, W]` tensor, in one pass (candle's
+/// element-wise ops would take four).
+struct Prelu(Vec<f32>);
+
+impl CustomOp1 for Prelu {
+    fn name(&self) -> &'static str {
+        "prelu"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (start, end) =
+            layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("non-contiguous input".into()))?;
+        let src = &storage.as_slice::<f32>()?[start..end];
+        let c = self.0.len();
+        if layout.dims().first() != Some(&c) || src.len() % c != 0 {
+            return Err(candle_core::Error::Msg(format!("prelu of {c} slopes on {:?}", layout.dims())));
+        }
+        let plane = src.len() / c;
+        let mut out = Vec::with_capacity(src.len());
+        for (ch, chunk) in src.chunks_exact(plane).enumerate() {
+            let a = self.0[ch];
+            out.extend(chunk.iter().map(|&v| if v >= 0.0 { v } else { a * v }));
+        }
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
 /// A depthwise convolution (any odd kernel, stride 1 or 2, TFLite SAME/VALID padding) with its
 /// bias and activation fused, on a contiguous `[C, H, W]` tensor. candle's grouped conv2d
 /// splits into one convolution per channel, which is far slower for this shape.
@@ -514,7 +538,7 @@ impl CustomOp1 for Depthwise {
                         let off = kx as isize - left;
                         // Output columns whose input column `ox·s + off` lies inside the row.
                         let lo = if off < 0 { ((-off) as usize).div_ceil(s) } else { 0 };
-                        let hi = if (w as isize - off) <= 0 { 0 } else { (((w as isize - off) as usize) + s - 1) / s };
+                        let hi = if (w as isize - off) <= 0 { 0 } else { ((w as isize - off) as usize).div_ceil(s) };
                         let hi = hi.min(ow);
                         if s == 1 {
                             let base = off + lo as isize;
