@@ -17,7 +17,9 @@ use headroom_capture::source::OpenOptions;
 
 /// The web build: the camera through getUserMedia (a refusal, or no camera, switches to the demo
 /// clip with a notice once the browser answers), the start menu, assets over HTTP.
-/// `?source=demo` in the page address starts with the demo clip.
+/// `?source=demo` in the page address starts with the demo clip. The face tracker is the CLM
+/// (Haar + 71 points) unless `?landmarks=mesh`: the mesh runs on the page's own thread, and its
+/// cost there is not measured yet.
 #[cfg(target_arch = "wasm32")]
 fn main() {
     let open_options = OpenOptions::default();
@@ -47,7 +49,11 @@ fn main() {
         facekat_seed: None,
         gallery: None,
         compute: Default::default(),
-        tracker: Default::default(),
+        tracker: if query.contains("landmarks=mesh") {
+            headroom_face::TrackerConfig::default()
+        } else {
+            headroom_face::TrackerConfig::clm()
+        },
     })
     .run();
 }
