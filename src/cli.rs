@@ -250,11 +250,13 @@ mod tests {
     #[test]
     fn out_of_range_seconds_and_frame_rates_are_refused_by_the_parser() {
         for bad in ["inf", "-inf", "NaN", "1e300", "-1", "86401", "two"] {
-            let e = Cli::try_parse_from(["headroom", "probe", "--seconds", bad]).unwrap_err().to_string();
+            let arg = format!("--seconds={bad}");
+            let e = Cli::try_parse_from(["headroom", "probe", &arg]).unwrap_err().to_string();
             assert!(e.contains("seconds"), "{bad}: {e}");
         }
         for bad in ["1e-20", "0", "-3", "inf", "NaN", "1e9"] {
-            let e = Cli::try_parse_from(["headroom", "--fps", bad, "probe"]).unwrap_err().to_string();
+            let arg = format!("--fps={bad}");
+            let e = Cli::try_parse_from(["headroom", &arg, "probe"]).unwrap_err().to_string();
             assert!(e.contains("frame rate"), "{bad}: {e}");
         }
         let ok = Cli::try_parse_from(["headroom", "--fps", "0.5", "probe", "--seconds", "0.25"]).unwrap();
