@@ -27,6 +27,7 @@ fn headless_app(start: Screen) -> App {
         facekat_seed: Some(7),
         gallery: None,
         compute: Default::default(),
+        tracker: Default::default(),
     })
 }
 
@@ -372,6 +373,7 @@ fn facekat_runs_to_game_over_and_saves_the_high_score() {
         facekat_seed: Some(7),
         gallery: None,
         compute: Default::default(),
+        tracker: Default::default(),
     });
     app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(1.0 / 60.0)));
     // Record the sound cues the game asks for.
@@ -575,6 +577,204 @@ fn gallery_renders_the_bundled_collection_without_a_window() {
         after.len()
     );
     assert!(moved > after.len() / 2, "only {moved} works moved");
+}
+
+// ---- Screens rendered offscreen (the whole app, UI camera included) -------------------------
+
+/// The app as `headroom --source demo <screen>` builds it, drawing into a 1280×800 image instead
+/// of a window, with the renderer ready.
+fn offscreen_app(start: Screen) -> (App, Handle<Image>) {
+    let opts = OpenOptions::default();
+    let (mut app, target) = headroom::app::build_offscreen_app(
+        AppConfig {
+            start,
+            source: open_source(&SourceSpec::Demo, opts).expect("the demo clip opens"),
+            notice: None,
+            open_options: opts,
+            settings: Settings::default(),
+            store: None,
+            headless: false,
+            facekat_seed: Some(7),
+            gallery: None,
+            compute: headroom_gpu::ComputeChoice::Cpu,
+            tracker: Default::default(),
+        },
+        UVec2::new(1280, 800),
+    );
+    // The renderer initialises asynchronously: wait for it as `App::run` would.
+    while app.plugins_state() == bevy::app::PluginsState::Adding {
+        bevy::tasks::tick_global_task_pools_on_main_thread();
+    }
+    app.finish();
+    app.cleanup();
+    (app, target)
+}
+
+/// A screenshot of the image the app draws into.
+fn screenshot(app: &mut App, target: &Handle<Image>) -> image::RgbImage {
+    use std::sync::{Arc, Mutex};
+
+    use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+
+    let shot: Arc<Mutex<Option<Image>>> = Arc::default();
+    let s = shot.clone();
+    app.world_mut().spawn(Screenshot::image(target.clone())).observe(move |c: On<ScreenshotCaptured>| {
+        *s.lock().unwrap() = Some(c.image.clone());
+    });
+    let t0 = std::time::Instant::now();
+    while shot.lock().unwrap().is_none() {
+        assert!(t0.elapsed().as_secs() < 60, "no screenshot");
+        app.update();
+    }
+    let image = shot.lock().unwrap().take().unwrap();
+    image.try_into_dynamic().unwrap().to_rgb8()
+}
+
+/// Screenshots until `done` accepts one or `secs` pass (pipelines compile and meshes upload
+/// asynchronously, slowly on lavapipe); the last one, saved as `name` under `HEADROOM_SHOT_DIR`
+/// when that is set.
+fn render_until(
+    app: &mut App,
+    target: &Handle<Image>,
+    name: &str,
+    secs: u64,
+    done: impl Fn(&image::RgbImage) -> bool,
+) -> image::RgbImage {
+    let t0 = std::time::Instant::now();
+    loop {
+        for _ in 0..3 {
+            app.update();
+        }
+        let img = screenshot(app, target);
+        if done(&img) || t0.elapsed().as_secs() > secs {
+            if let Ok(dir) = std::env::var("HEADROOM_SHOT_DIR") {
+                img.save(Path::new(&dir).join(name)).unwrap();
+            }
+            eprintln!("{name}: after {:.1} s", t0.elapsed().as_secs_f64());
+            return img;
+        }
+    }
+}
+
+/// Share of the pixels left of `x_max` (a fraction of the width) that show the hue `hue`
+/// (degrees, ±15°) lit: saturated and bright enough to be neither the near-black background nor
+/// the grey UI.
+fn hue_share(img: &image::RgbImage, x_max: f32, hue: f32) -> f64 {
+    let w = (img.width() as f32 * x_max) as u32;
+    let mut n = 0usize;
+    for (x, _, p) in img.enumerate_pixels() {
+        if x >= w {
+            continue;
+        }
+        let [r, g, b] = p.0.map(|c| c as f32 / 255.0);
+        let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+        let delta = max - min;
+        if max < 0.25 || delta / max < 0.45 {
+            continue;
+        }
+        let h = if max == r {
+            60.0 * ((g - b) / delta).rem_euclid(6.0)
+        } else if max == g {
+            60.0 * ((b - r) / delta + 2.0)
+        } else {
+            60.0 * ((r - g) / delta + 4.0)
+        };
+        let d = (h - hue).abs();
+        if d.min(360.0 - d) <= 15.0 {
+            n += 1;
+        }
+    }
+    n as f64 / (w * img.height()) as f64
+}
+
+/// The Window demo's colours: the room's cyan grid (0.2, 0.8, 0.9) and the targets' red
+/// (0.9, 0.15, 0.1), as hues.
+const ROOM_CYAN: f32 = 189.0;
+const TARGET_RED: f32 = 4.0;
+
+/// The room's share of the frame, left of the "Head-coupled window" panel (anchored bottom
+/// right; its camera inset is saturated blue).
+fn room_shares(img: &image::RgbImage) -> (f64, f64) {
+    (hue_share(img, 0.65, ROOM_CYAN), hue_share(img, 0.65, TARGET_RED))
+}
+
+/// Cameras with different sample counts get separate main textures in Bevy, and the UI camera
+/// (no clear) then covers the 3D camera's image with its own: every camera must share one.
+#[test]
+fn every_camera_shares_the_ui_cameras_sample_count() {
+    use headroom::screens::CAMERA_MSAA;
+
+    for screen in [Screen::Targets, Screen::FaceKat, Screen::Gallery] {
+        let mut app = headless_app(screen);
+        app.update();
+        let spawned = app.world_mut().spawn((Camera3d::default(), Msaa::Sample4)).id();
+        app.update();
+        let mut cams = app.world_mut().query_filtered::<(Entity, &Msaa), With<Camera>>();
+        let cams: Vec<(Entity, Msaa)> = cams.iter(app.world()).map(|(e, m)| (e, *m)).collect();
+        // The UI camera, the screen's 3D camera and the one spawned here.
+        assert!(cams.len() >= 3, "{screen:?}: {cams:?}");
+        assert!(cams.iter().any(|(e, _)| *e == spawned));
+        for (e, msaa) in cams {
+            assert_eq!(msaa, CAMERA_MSAA, "{screen:?}: camera {e} ({:?})", app.world().get::<Name>(e));
+        }
+    }
+}
+
+#[test]
+fn window_demo_renders_its_room_from_the_command_line_and_the_menu() {
+    if !require_gpu("window demo render") {
+        return;
+    }
+    let room_shows = |img: &image::RgbImage| {
+        let (cyan, red) = room_shares(img);
+        cyan > 0.02 && red > 0.02
+    };
+    // `headroom window`: the app starts in the Window demo.
+    let (mut app, target) = offscreen_app(Screen::Targets);
+    let img = render_until(&mut app, &target, "window-cli.png", 180, room_shows);
+    let (cyan, red) = room_shares(&img);
+    eprintln!("window demo (command line): grid {:.1}%, targets {:.1}%", cyan * 100.0, red * 100.0);
+    assert!(room_shows(&img), "no room from the command line: grid {:.2}%, targets {:.2}%", cyan * 100.0, red * 100.0);
+
+    // Esc to the menu, whose panels cover the frame; then its fourth entry, the Window demo.
+    press(&mut app, KeyCode::Escape, Key::Escape);
+    for _ in 0..3 {
+        app.update();
+    }
+    assert_eq!(*app.world().resource::<State<Screen>>().get(), Screen::Menu);
+    // The menu's entries fill the left half (its camera preview, saturated blue, the right).
+    let no_grid = |img: &image::RgbImage| hue_share(img, 0.5, ROOM_CYAN) < 0.001;
+    let img = render_until(&mut app, &target, "window-menu-shown.png", 60, no_grid);
+    assert!(no_grid(&img), "the room still shows behind the menu");
+    press(&mut app, KeyCode::Digit4, Key::Character("4".into()));
+    for _ in 0..3 {
+        app.update();
+    }
+    assert_eq!(*app.world().resource::<State<Screen>>().get(), Screen::Targets);
+    let img = render_until(&mut app, &target, "window-menu.png", 120, room_shows);
+    let (cyan, red) = room_shares(&img);
+    eprintln!("window demo (from the menu): grid {:.1}%, targets {:.1}%", cyan * 100.0, red * 100.0);
+    assert!(room_shows(&img), "no room from the menu: grid {:.2}%, targets {:.2}%", cyan * 100.0, red * 100.0);
+}
+
+#[test]
+fn facekat_renders_its_obstacle_field() {
+    if !require_gpu("facekat render") {
+        return;
+    }
+    // The palette's pink (0.95, 0.3, 0.5), cyan (0.3, 0.8, 0.95) and yellow (0.95, 0.8, 0.25).
+    let palette = [("pink", 341.0), ("cyan", 194.0), ("yellow", 48.0)];
+    let shares = |img: &image::RgbImage| palette.map(|(_, hue)| hue_share(img, 1.0, hue));
+    let (mut app, target) = offscreen_app(Screen::FaceKat);
+    let img = render_until(&mut app, &target, "facekat.png", 180, |img| shares(img).iter().all(|&s| s > 0.01));
+    let s = shares(&img);
+    eprintln!(
+        "facekat render: {:?}",
+        palette.iter().zip(s).map(|((n, _), s)| format!("{n} {:.1}%", s * 100.0)).collect::<Vec<_>>()
+    );
+    for ((name, _), share) in palette.iter().zip(s) {
+        assert!(share > 0.01, "FaceKat's {name} obstacles cover only {:.2}% of the frame", share * 100.0);
+    }
 }
 
 /// build-gallery killed with SIGKILL at 20 seeded random moments in turn, resumed after each: the

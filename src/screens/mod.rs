@@ -41,8 +41,26 @@ impl Plugin for ScreensPlugin {
     fn build(&self, app: &mut App) {
         app.insert_state(self.start)
             .add_systems(Startup, spawn_ui_camera)
+            .add_observer(one_sample_count)
             .add_systems(Update, back_to_menu.run_if(not(in_state(Screen::Menu))))
             .add_plugins((menu::plugin, settings::plugin, facelab::plugin, targets::plugin));
+    }
+}
+
+/// The sample count of every camera: the UI camera and the screens' 3D cameras draw into the
+/// same window, and Bevy gives cameras with different `Msaa` separate main textures (keyed by
+/// target, usage, format and sample count). The UI camera does not clear, so over a 3D camera
+/// with another sample count it blends its own stale texture instead of drawing on the 3D
+/// camera's image: the Window demo's camera, left at the default 4×, showed its clear colour and
+/// none of its room (issue 21). Off: multisampling costs most on software renderers.
+pub const CAMERA_MSAA: Msaa = Msaa::Off;
+
+/// Holds every new camera to [`CAMERA_MSAA`], whatever its screen or plugin asked for.
+fn one_sample_count(add: On<Add, Camera>, mut msaa: Query<&mut Msaa>) {
+    if let Ok(mut m) = msaa.get_mut(add.entity)
+        && *m != CAMERA_MSAA
+    {
+        *m = CAMERA_MSAA;
     }
 }
 
@@ -55,9 +73,9 @@ fn spawn_ui_camera(mut commands: Commands) {
         Camera2d,
         bevy_egui::PrimaryEguiContext,
         // Same sample count as the screens' 3D cameras, so it draws straight over their image
-        // (a different one made Bevy keep a separate multisampled texture whose stale content
-        // showed through as ghosts of earlier UI text).
-        Msaa::Off,
+        // (a different one made Bevy keep a separate texture whose stale content showed through:
+        // ghosts of earlier UI text, or a black room). See `CAMERA_MSAA`.
+        CAMERA_MSAA,
         Camera { order: 10, clear_color: bevy::camera::ClearColorConfig::None, ..default() },
     ));
 }

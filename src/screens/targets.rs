@@ -29,6 +29,8 @@ fn spawn_scene(
     commands.spawn((
         Name::new("Off-axis camera"),
         OffAxisCamera { world_per_cm: 1.0, near: 1.0, far: 1_000.0 },
+        // The UI camera's sample count (with the default 4× the room never showed: issue 21).
+        super::CAMERA_MSAA,
         Camera { order: 0, clear_color: ClearColorConfig::Custom(Color::srgb(0.02, 0.02, 0.04)), ..default() },
         DespawnOnExit(Screen::Targets),
     ));
