@@ -20,12 +20,13 @@ pub(super) fn plugin(app: &mut App) {
 struct LabView {
     mesh: bool,
     points: bool,
+    mesh_points: bool,
     heatmap: bool,
 }
 
 impl Default for LabView {
     fn default() -> Self {
-        LabView { mesh: true, points: true, heatmap: false }
+        LabView { mesh: true, points: true, mesh_points: true, heatmap: false }
     }
 }
 
@@ -66,6 +67,13 @@ fn facelab_ui(
             }
         }
         ui.label(format!("Tracked: {:.1} fps, {} frames", t.fps, t.frames));
+        ui.label(match t.landmarks {
+            headroom_face::Landmarks::Mesh => "Landmarks: face mesh (468 points, mapped to 71)",
+            headroom_face::Landmarks::Clm => "Landmarks: CLM (71 points)",
+        });
+        if let Some(n) = &t.notice {
+            ui.colored_label(egui::Color32::YELLOW, n);
+        }
         if !t.engine.is_empty() {
             ui.label(format!("Responses on: {}", t.engine));
         }
@@ -89,6 +97,7 @@ fn facelab_ui(
         ui.separator();
         ui.checkbox(&mut view.mesh, "Mesh");
         ui.checkbox(&mut view.points, "Points");
+        ui.checkbox(&mut view.mesh_points, "Mesh's 468 points");
         ui.checkbox(&mut view.heatmap, "Response heat-map");
         if let Some(mut s) = settings {
             ui.checkbox(&mut s.enabled, "Tracking on");
@@ -159,6 +168,11 @@ fn facelab_ui(
                     let pts: Vec<egui::Pos2> = v.iter().map(|&i| to_screen(fit.points[i])).collect();
                     painter.add(egui::Shape::line(pts, egui::Stroke::new(2.0, green)));
                 }
+            }
+        }
+        if let (true, Some(mesh)) = (view.mesh_points, &fit.mesh) {
+            for p in mesh {
+                painter.circle_filled(to_screen([p[0], p[1]]), 1.0, egui::Color32::from_rgb(120, 200, 255));
             }
         }
         if view.points {
