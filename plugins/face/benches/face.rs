@@ -67,7 +67,7 @@ fn run(label: &str) {
             .iter()
             .step_by(24)
             .map(|f| {
-                let img = image::RgbaImage::from_raw(f.width, f.height, f.rgba.clone()).unwrap();
+                let img = image::RgbaImage::from_raw(f.width, f.height, f.rgba.to_vec()).unwrap();
                 image::imageops::resize(&img, w as u32, h as u32, image::imageops::FilterType::Triangle).into_raw()
             })
             .collect();
