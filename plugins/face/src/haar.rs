@@ -187,7 +187,9 @@ impl Cascade {
             let mut rects = Vec::new();
             for r in items(child(f, "rects")?) {
                 let v = numbers(r.text().unwrap_or(""))?;
-                if v.len() != 5 || v[..4].iter().any(|&c| c < 0.0) {
+                // Coordinates must be small non-negative integers-as-floats: a huge value would
+                // saturate to usize::MAX and `x + w` wrap past the bounds check below.
+                if v.len() != 5 || v[..4].iter().any(|&c| !(0.0..=256.0).contains(&c)) || !v[4].is_finite() {
                     return Err(CascadeError::Malformed(format!("feature rect '{:?}'", v)));
                 }
                 let fr = FeatureRect {
@@ -227,10 +229,20 @@ impl Cascade {
                         threshold: c[3] as f32,
                     })
                     .collect();
-                for n in &nodes {
-                    let ok = |i: i32| if i <= 0 { ((-i) as usize) < leaves.len() } else { (i as usize) < nodes.len() };
-                    if n.feature >= features.len() || !ok(n.left) || !ok(n.right) {
-                        return Err(CascadeError::Malformed("tree node points outside the cascade".into()));
+                for (k, n) in nodes.iter().enumerate() {
+                    // A child node must come after its parent (as OpenCV writes trees), so no
+                    // tree can loop; leaves (≤ 0) must exist.
+                    let ok = |i: i32| {
+                        if i <= 0 {
+                            (i.unsigned_abs() as usize) < leaves.len()
+                        } else {
+                            (i as usize) > k && (i as usize) < nodes.len()
+                        }
+                    };
+                    if n.feature >= features.len() || !ok(n.left) || !ok(n.right) || !n.threshold.is_finite() {
+                        return Err(CascadeError::Malformed(
+                            "tree node points outside the cascade, back to itself or an earlier node".into(),
+                        ));
                     }
                 }
                 weak.push(Weak { nodes, leaves });
@@ -492,6 +504,31 @@ mod tests {
 </weakClassifiers></_></stages>
 <features><_><rects><_>0 0 4 2 -1.</_><_>0 2 4 2 1.</_></rects></_></features>
 </cascade></opencv_storage>"#;
+
+    #[test]
+    fn hostile_cascades_are_refused_not_run() {
+        // A rect whose coordinates would wrap the bounds check, non-finite values, a tree node
+        // that points back to itself (an endless loop when evaluated), a leaf that does not exist.
+        let cases = [
+            TINY.replace("<_>0 0 4 2 -1.</_>", "<_>1e30 0 1e30 2 -1.</_>"),
+            TINY.replace("<_>0 0 4 2 -1.</_>", "<_>18446744073709551615 0 1 2 -1.</_>"),
+            TINY.replace("<_>0 0 4 2 -1.</_>", "<_>0 0 4 2 nan</_>"),
+            TINY.replace("0 -1 0 0.1", "1 -1 0 0.1 1 -1 0 0.1"),
+            TINY.replace("0 -1 0 0.1", "1 -1 0 0.1 2 -1 0 0.1 1 -1 0 0.1"),
+            TINY.replace("0 -1 0 0.1", "0 -5 0 0.1"),
+            TINY.replace("0 -1 0 0.1", "0 -1 0 inf"),
+        ];
+        for (i, xml) in cases.iter().enumerate() {
+            assert_ne!(xml, TINY, "case {i} must change the cascade");
+            match Cascade::from_xml(xml) {
+                Err(CascadeError::Malformed(m)) => println!("case {i}: {m}"),
+                other => panic!("case {i}: {:?}", other.map(|_| "loaded")),
+            }
+        }
+        // A proper two-node tree (child after parent) still loads.
+        let tree = TINY.replace("0 -1 0 0.1", "1 -1 0 0.1 0 -2 0 0.2").replace("0.0 1.0", "0.0 1.0 0.5");
+        assert!(Cascade::from_xml(&tree).is_ok());
+    }
 
     #[test]
     fn parses_and_evaluates_a_tiny_cascade() {
