@@ -180,21 +180,24 @@ pub fn run_fit(input: &Path, json: Option<&Path>, overlay: Option<&Path>, config
 
 /// Tracks one frame and times the whole call, luma conversion included.
 pub fn track_frame(tracker: &mut FaceTracker, frame: &Frame, source: String) -> (FitRecord, TrackOutput) {
-    let t = Instant::now();
-    let out = match Gray::from_rgba(frame.width as usize, frame.height as usize, &frame.rgba) {
-        Some(gray) => tracker.track(&gray, Some(&frame.rgba)),
-        None => TrackOutput::default(),
-    };
-    let ms = t.elapsed().as_secs_f32() * 1000.0;
-    (record(source, frame.timestamp.as_secs_f64() * 1000.0, &out, ms), out)
+    timed(frame, source, |g, rgba| tracker.track(g, rgba))
 }
 
 /// Fits one still (no previous frame): the mesh re-crops until its crop settles, the CLM
 /// iterates to convergence.
 pub fn fit_still(tracker: &mut FaceTracker, frame: &Frame, source: String) -> (FitRecord, TrackOutput) {
+    timed(frame, source, |g, rgba| tracker.track_still(g, rgba))
+}
+
+/// Runs `f` on the frame's luma and pixels, timing the whole call (luma conversion included).
+fn timed(
+    frame: &Frame,
+    source: String,
+    f: impl FnOnce(&Gray, Option<&[u8]>) -> TrackOutput,
+) -> (FitRecord, TrackOutput) {
     let t = Instant::now();
     let out = match Gray::from_rgba(frame.width as usize, frame.height as usize, &frame.rgba) {
-        Some(gray) => tracker.track_still(&gray, Some(&frame.rgba)),
+        Some(gray) => f(&gray, Some(&frame.rgba)),
         None => TrackOutput::default(),
     };
     let ms = t.elapsed().as_secs_f32() * 1000.0;

@@ -374,8 +374,20 @@ impl FaceTracker {
         })
     }
 
-    /// One frame with the mesh backend.
-    fn track_mesh(&mut self, img: &Gray, rgba: &[u8], still: bool) -> TrackOutput {
+    fn uses_mesh(&self) -> bool {
+        self.config.landmarks == Landmarks::Mesh && self.mesh.is_some()
+    }
+
+    /// One frame with the mesh backend (grey frames without RGBA are expanded to it).
+    fn track_mesh(&mut self, img: &Gray, rgba: Option<&[u8]>, still: bool) -> TrackOutput {
+        let owned;
+        let rgba = match rgba {
+            Some(p) => p,
+            None => {
+                owned = gray_to_rgba(img);
+                &owned
+            }
+        };
         let mut out = TrackOutput::default();
         let haar = (self.config.detector == Detector::Haar && !self.mesh.as_ref().is_some_and(|m| m.is_tracking()))
             .then(|| self.haar_roi(img))
@@ -446,16 +458,8 @@ impl FaceTracker {
         if img.is_empty() {
             return TrackOutput::default();
         }
-        if self.config.landmarks == Landmarks::Mesh && self.mesh.is_some() {
-            let owned;
-            let px = match rgba {
-                Some(p) => p,
-                None => {
-                    owned = gray_to_rgba(img);
-                    &owned
-                }
-            };
-            return self.track_mesh(img, px, true);
+        if self.uses_mesh() {
+            return self.track_mesh(img, rgba, true);
         }
         let init = self.config.init_fits;
         self.config.init_fits = init * 10;
@@ -470,16 +474,8 @@ impl FaceTracker {
         if img.is_empty() {
             return out;
         }
-        if self.config.landmarks == Landmarks::Mesh && self.mesh.is_some() {
-            let owned;
-            let px = match rgba {
-                Some(p) => p,
-                None => {
-                    owned = gray_to_rgba(img);
-                    &owned
-                }
-            };
-            return self.track_mesh(img, px, false);
+        if self.uses_mesh() {
+            return self.track_mesh(img, rgba, false);
         }
         if !self.tracking {
             let t = Instant::now();

@@ -229,7 +229,16 @@ pub fn pose_from_landmarks(points: &[[f32; 2]], cam: &Camera, init: Option<Pose>
 
 /// The head model for the face mesh: the canonical face's rigid vertices, moved so that the
 /// origin is between the eyes (the midpoint of the four eye corners), as [`MEAN_FACE`]'s.
-pub fn mesh_model() -> Option<Vec<(usize, [f64; 3])>> {
+/// Parsed once per process.
+pub fn mesh_model() -> Option<MeshModel> {
+    static MODEL: std::sync::OnceLock<Option<MeshModel>> = std::sync::OnceLock::new();
+    MODEL.get_or_init(build_mesh_model).clone()
+}
+
+/// Mesh vertex index and its position in the head frame (cm).
+pub type MeshModel = Vec<(usize, [f64; 3])>;
+
+fn build_mesh_model() -> Option<MeshModel> {
     let canon = headroom_face::nn::canonical_face().ok()?;
     let eyes = [33usize, 133, 362, 263];
     let mut o = [0f64; 3];

@@ -95,13 +95,7 @@ impl BlazeFace {
     }
 
     pub fn from_files(files: ModelFiles<'_>) -> Result<Self, NnError> {
-        let net = Network::load("BlazeFace", files.graph, files.weights)?;
-        if net.input_size() != [3, INPUT, INPUT] {
-            return Err(NnError::Model {
-                model: "BlazeFace".into(),
-                what: format!("input {:?}, expected [3, 128, 128]", net.input_size()),
-            });
-        }
+        let net = Network::load_sized("BlazeFace", files, INPUT)?;
         Ok(BlazeFace { net, anchors: anchors(), min_score: 0.5, nms_iou: 0.3 })
     }
 

@@ -124,8 +124,8 @@ pub struct Network {
     input: [usize; 3],
     outputs: Vec<usize>,
     slots: usize,
-    /// For each slot, the index of the op after which it is no longer read.
-    last_use: Vec<usize>,
+    /// For each op, the slots no longer read after it (dropped then to keep memory low).
+    frees: Vec<Vec<usize>>,
 }
 
 fn same_pad(input: usize, k: usize, s: usize) -> (usize, usize, usize) {
@@ -354,7 +354,25 @@ impl Network {
         for &o in &outputs {
             last_use[o] = usize::MAX;
         }
-        Ok(Network { name: name.to_string(), ops, input, outputs, slots, last_use })
+        let mut frees = vec![Vec::new(); ops.len()];
+        for (slot, &i) in last_use.iter().enumerate() {
+            if i != usize::MAX {
+                frees[i].push(slot);
+            }
+        }
+        Ok(Network { name: name.to_string(), ops, input, outputs, slots, frees })
+    }
+
+    /// [`Network::load`], then a check that the input is `[3, n, n]`.
+    pub fn load_sized(name: &str, files: super::ModelFiles<'_>, n: usize) -> Result<Self, NnError> {
+        let net = Network::load(name, files.graph, files.weights)?;
+        if net.input != [3, n, n] {
+            return Err(NnError::Model {
+                model: name.to_string(),
+                what: format!("input {:?}, expected [3, {n}, {n}]", net.input),
+            });
+        }
+        Ok(net)
     }
 
     /// Input size `(channels, height, width)`.
@@ -420,10 +438,8 @@ impl Network {
                 }
             };
             vals[*slot] = Some(y);
-            for s in op.reads() {
-                if self.last_use[s] == i {
-                    vals[s] = None;
-                }
+            for &s in &self.frees[i] {
+                vals[s] = None;
             }
         }
         self.outputs
@@ -459,6 +475,13 @@ impl Op {
     }
 }
 
+/// The contiguous `f32` values of a custom op's input.
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
+    let (start, end) =
+        layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("non-contiguous input".into()))?;
+    Ok(&storage.as_slice::<f32>()?[start..end])
+}
+
 /// PReLU with one slope per channel on a contiguous `[C, H, W]` tensor, in one pass (candle's
 /// element-wise ops would take four).
 struct Prelu(Vec<f32>);
@@ -469,9 +492,7 @@ impl CustomOp1 for Prelu {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (start, end) =
-            layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("non-contiguous input".into()))?;
-        let src = &storage.as_slice::<f32>()?[start..end];
+        let src = contiguous_f32(storage, layout)?;
         let c = self.0.len();
         if layout.dims().first() != Some(&c) || src.len() % c != 0 {
             return Err(candle_core::Error::Msg(format!("prelu of {c} slopes on {:?}", layout.dims())));
@@ -510,9 +531,7 @@ impl CustomOp1 for Depthwise {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (start, end) =
-            layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("non-contiguous input".into()))?;
-        let src = &storage.as_slice::<f32>()?[start..end];
+        let src = contiguous_f32(storage, layout)?;
         let (c, h, w, oh, ow, s) = (self.c, self.h, self.wi, self.oh, self.ow, self.stride);
         if layout.dims() != [c, h, w] {
             return Err(candle_core::Error::Msg(format!("depthwise input {:?}, want {:?}", layout.dims(), [c, h, w])));

@@ -68,13 +68,7 @@ impl FaceMesh {
     }
 
     pub fn from_files(files: ModelFiles<'_>) -> Result<Self, NnError> {
-        let net = Network::load("face mesh", files.graph, files.weights)?;
-        if net.input_size() != [3, MESH_INPUT, MESH_INPUT] {
-            return Err(NnError::Model {
-                model: "face mesh".into(),
-                what: format!("input {:?}, expected [3, 192, 192]", net.input_size()),
-            });
-        }
+        let net = Network::load_sized("face mesh", files, MESH_INPUT)?;
         Ok(FaceMesh { net })
     }
 
@@ -114,13 +108,7 @@ impl Iris {
     }
 
     pub fn from_files(files: ModelFiles<'_>) -> Result<Self, NnError> {
-        let net = Network::load("iris", files.graph, files.weights)?;
-        if net.input_size() != [3, IRIS_INPUT, IRIS_INPUT] {
-            return Err(NnError::Model {
-                model: "iris".into(),
-                what: format!("input {:?}, expected [3, 64, 64]", net.input_size()),
-            });
-        }
+        let net = Network::load_sized("iris", files, IRIS_INPUT)?;
         Ok(Iris { net })
     }
 
@@ -270,14 +258,9 @@ impl MeshTracker {
                 // Lost while tracking: look for the face again in this same frame.
                 continue;
             }
-            if let Some(iris) = &self.iris {
-                let t = Instant::now();
-                let p = |i: usize| [fit.points[i][0], fit.points[i][1]];
-                let right = iris.pupil(rgba, width, height, p(RIGHT_EYE_OUTER), p(RIGHT_EYE_INNER), false)?;
-                let left = iris.pupil(rgba, width, height, p(LEFT_EYE_INNER), p(LEFT_EYE_OUTER), true)?;
-                fit.pupils = Some([right, left]);
-                out.mesh_ms += elapsed_ms(t);
-            }
+            let t = Instant::now();
+            self.add_pupils(&mut fit, rgba, width, height)?;
+            out.mesh_ms += elapsed_ms(t);
             self.roi = Some(fit.next_roi()).filter(Roi::is_valid);
             out.fit = Some(fit);
             return Ok(out);
@@ -325,13 +308,19 @@ impl MeshTracker {
             roi = next;
         }
         let Some(mut fit) = best.filter(|f| f.presence >= self.presence_threshold) else { return Ok(None) };
+        self.add_pupils(&mut fit, rgba, width, height)?;
+        Ok(Some(fit))
+    }
+
+    /// Both pupils from the iris model (when it is loaded), between each eye's corners.
+    fn add_pupils(&self, fit: &mut MeshFit, rgba: &[u8], width: usize, height: usize) -> Result<(), NnError> {
         if let Some(iris) = &self.iris {
             let p = |i: usize| [fit.points[i][0], fit.points[i][1]];
             let right = iris.pupil(rgba, width, height, p(RIGHT_EYE_OUTER), p(RIGHT_EYE_INNER), false)?;
             let left = iris.pupil(rgba, width, height, p(LEFT_EYE_INNER), p(LEFT_EYE_OUTER), true)?;
             fit.pupils = Some([right, left]);
         }
-        Ok(Some(fit))
+        Ok(())
     }
 }
 
