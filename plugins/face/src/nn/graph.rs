@@ -375,11 +375,6 @@ impl Network {
         Ok(net)
     }
 
-    /// Input size `(channels, height, width)`.
-    pub fn input_size(&self) -> [usize; 3] {
-        self.input
-    }
-
     /// Runs the network on one `[C, H, W]` input; returns each graph output flattened in
     /// TFLite's (NHWC) order. The matrix products run on one thread of their own: these
     /// networks are small, and candle's split of each product over the rayon pool costs more
