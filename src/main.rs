@@ -11,9 +11,9 @@ use headroom::cli::{Cli, Command, ConvertWhat};
 use headroom::screens::Screen;
 use headroom::settings::SettingsStore;
 use headroom_capture::SourceSpec;
-#[cfg(not(target_arch = "wasm32"))]
-use headroom_capture::open_with_fallback;
 use headroom_capture::source::OpenOptions;
+#[cfg(not(target_arch = "wasm32"))]
+use headroom_capture::{open_source, open_with_fallback};
 
 /// The web build: the camera through getUserMedia (a refusal, or no camera, switches to the demo
 /// clip with a notice once the browser answers), the start menu, assets over HTTP.
@@ -92,10 +92,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let spec = cli.source.clone().unwrap_or_else(|| settings.source.clone());
     let open_options = OpenOptions { looping: !cli.no_loop, images_fps: cli.fps };
-    // File sources that fail are errors (exit 2) before any window opens; a missing webcam
-    // falls back to the demo clip with a notice.
-    let (mut source, notice) =
-        open_with_fallback(&spec, open_options).with_context(|| format!("cannot open source {spec}"))?;
+    // A file source given on the command line that fails is an error (exit 2) before any window
+    // opens; a missing webcam, or a saved source that no longer opens (the file moved), falls
+    // back to the demo clip with a notice. The settings file is left as it is.
+    let (mut source, notice) = match open_with_fallback(&spec, open_options) {
+        Ok(opened) => opened,
+        Err(e) if cli.source.is_none() => {
+            let demo = open_source(&SourceSpec::Demo, open_options).context("cannot open the demo clip")?;
+            (demo, Some(format!("the saved source {spec} does not open ({e}) — showing the demo clip instead")))
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot open source {spec}"))),
+    };
     if let Some(n) = &notice {
         eprintln!("headroom: {n}");
     }

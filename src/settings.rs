@@ -91,7 +91,13 @@ impl SettingsStore {
             }
         };
         match serde_json::from_str::<Settings>(&text) {
-            Ok(s) => (s, None),
+            Ok(mut s) => {
+                let (head, notes) = s.head.checked();
+                s.head = head;
+                let warning = (!notes.is_empty())
+                    .then(|| format!("{}: {}; the file is left as it is", self.location(), notes.join("; ")));
+                (s, warning)
+            }
             Err(e) => {
                 let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
                 let backup = self.path.with_file_name(format!("{FILE_NAME}.bad-{stamp}"));
@@ -226,8 +232,107 @@ mod tests {
     }
 
     #[test]
+    fn out_of_range_head_values_are_replaced_with_a_warning() {
+        let (dir, store) = temp_store("range");
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = r#"{"source": "demo", "head": {"screen_width_cm": 0, "camera_hfov_deg": 1e39,
+            "filter": {"min_cutoff": -1, "beta": 0.2, "d_cutoff": 0.3}}}"#;
+        std::fs::write(store.path(), text).unwrap();
+        let (s, warning) = store.load();
+        let warning = warning.expect("a warning");
+        for name in ["screen_width_cm", "camera_hfov_deg", "filter.min_cutoff"] {
+            assert!(warning.contains(name), "{warning}");
+        }
+        let d = HeadConfig::default();
+        assert_eq!(s.source, SourceSpec::Demo);
+        assert_eq!((s.head.screen_width_cm, s.head.camera_hfov_deg), (d.screen_width_cm, None));
+        assert_eq!((s.head.filter.min_cutoff, s.head.filter.beta), (d.filter.min_cutoff, 0.2));
+        // The user's file is not rewritten behind their back.
+        assert_eq!(std::fs::read_to_string(store.path()).unwrap(), text);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn unknown_fields_and_missing_fields_are_tolerated() {
         let s: Settings = serde_json::from_str(r#"{"future_option": true}"#).unwrap();
         assert_eq!(s, Settings::default());
+    }
+}
+
+/// Property tests of the settings file: `PROPTEST_CASES` sets the number of cases (256 by
+/// default); README "Robustness" gives the long-run command.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A fresh store in its own folder, holding `bytes` as its file.
+    fn store_with(bytes: &[u8]) -> (PathBuf, SettingsStore) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("headroom-settings-prop-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SettingsStore::in_dir(&dir);
+        std::fs::write(store.path(), bytes).unwrap();
+        (dir, store)
+    }
+
+    /// Loads `bytes`; checks that nothing panicked, the values are usable and the user's bytes
+    /// are still on disk (as the file, or as its backup).
+    fn load_checked(bytes: &[u8]) -> Result<(), TestCaseError> {
+        let (dir, store) = store_with(bytes);
+        let (s, _warning) = store.load();
+        let h = s.head;
+        prop_assert!(HeadConfig::SCREEN_WIDTH_CM.contains(&h.screen_width_cm));
+        prop_assert!(HeadConfig::SCREEN_HEIGHT_CM.contains(&h.screen_height_cm));
+        prop_assert!(h.camera_offset_cm.iter().all(|v| HeadConfig::CAMERA_OFFSET_CM.contains(v)));
+        prop_assert!(h.camera_hfov_deg.is_none_or(|f| HeadConfig::HFOV_DEG.contains(&f)));
+        prop_assert!(HeadConfig::DISTANCE_CM.contains(&h.assumed_distance_cm));
+        prop_assert!(HeadConfig::CUTOFF_HZ.contains(&h.filter.min_cutoff));
+        prop_assert!(HeadConfig::CUTOFF_HZ.contains(&h.filter.d_cutoff));
+        prop_assert!(HeadConfig::BETA.contains(&h.filter.beta) && HeadConfig::PREDICT_MS.contains(&h.predict_ms));
+        let kept: Vec<Vec<u8>> =
+            std::fs::read_dir(&dir).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect();
+        prop_assert!(kept.iter().any(|k| k == bytes), "the user's file was lost");
+        std::fs::remove_dir_all(dir).unwrap();
+        Ok(())
+    }
+
+    fn float() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            any::<f64>().prop_filter_map("finite", |v| serde_json::Number::from_f64(v).map(serde_json::Value::Number)),
+            prop::sample::select(vec![0.0, -1.0, 1e39, -1e39, 1e-300, 60.0, 170.1, 9.99])
+                .prop_map(|v| serde_json::json!(v)),
+            any::<i64>().prop_map(|v| serde_json::json!(v)),
+            Just(serde_json::Value::Null),
+            ".{0,8}".prop_map(serde_json::Value::String),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_load_without_panic_or_loss(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            load_checked(&bytes)?;
+        }
+
+        #[test]
+        fn any_values_in_a_well_formed_file_load_in_range(
+            values in prop::collection::vec(float(), 13),
+            source in prop_oneof![Just("demo".to_string()), "(webcam|video|images)(:[a-z/. ]{0,12})?", ".{0,10}"],
+        ) {
+            let v = &values;
+            let text = serde_json::json!({
+                "version": v[0], "source": source, "facekat_high_score": v[1],
+                "head": {
+                    "screen_width_cm": v[2], "screen_height_cm": v[3],
+                    "camera_offset_cm": [v[4], v[5], v[6]], "camera_hfov_deg": v[7],
+                    "assumed_distance_cm": v[8], "predict_ms": v[9],
+                    "filter": {"min_cutoff": v[10], "beta": v[11], "d_cutoff": v[12]},
+                },
+            });
+            load_checked(text.to_string().as_bytes())?;
+        }
     }
 }

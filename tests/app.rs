@@ -92,6 +92,61 @@ fn switching_to_a_missing_file_keeps_the_source_and_says_why() {
     assert!(notice.contains("/no/such/clip.mp4"), "{notice}");
 }
 
+#[test]
+fn a_source_switch_is_saved_only_once_it_opens() {
+    let dir = config_dir("switch");
+    let store = headroom::settings::SettingsStore::in_dir(&dir);
+    let opts = OpenOptions::default();
+    let mut app = build_app(AppConfig {
+        start: Screen::Settings,
+        source: open_source(&SourceSpec::Demo, opts).expect("the demo clip opens"),
+        notice: None,
+        open_options: opts,
+        settings: Settings::default(),
+        store: Some(store.clone()),
+        headless: true,
+        facekat_seed: Some(7),
+        gallery: None,
+        compute: Default::default(),
+        tracker: Default::default(),
+    });
+    app.update();
+    // A mistyped path: the switch fails, nothing is saved, the saved source stays.
+    app.world_mut().write_message(headroom_capture::SwitchSource(SourceSpec::Video("/no/such/clip.mp4".into())));
+    app.update();
+    app.update();
+    assert!(!store.path().exists(), "a failed switch must not be saved");
+    assert_eq!(app.world().resource::<Settings>().source, SourceSpec::Webcam(0));
+    let message = app.world().resource::<headroom::screens::CalibrationForm>().message.clone();
+    assert!(message.is_none(), "{message:?}");
+    // A source that opens is kept for the next start.
+    app.world_mut().write_message(headroom_capture::SwitchSource(SourceSpec::Demo));
+    app.update();
+    app.update();
+    assert_eq!(app.world().resource::<Settings>().source, SourceSpec::Demo);
+    let (saved, warning) = store.load();
+    assert!(warning.is_none(), "{warning:?}");
+    assert_eq!(saved.source, SourceSpec::Demo);
+}
+
+#[test]
+fn cli_a_saved_source_that_no_longer_opens_falls_back_to_the_demo_clip() {
+    let dir = config_dir("saved-missing");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = r#"{"version": 1, "source": "video:/no/such/clip.mp4"}"#;
+    std::fs::write(dir.join("settings.json"), text).unwrap();
+    let out = headroom(&["probe", "--seconds", "0.1"], &dir);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/no/such/clip.mp4") && err.contains("demo clip"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("demo clip"));
+    // The user's file is left as it was.
+    assert_eq!(std::fs::read_to_string(dir.join("settings.json")).unwrap(), text);
+    // Given on the command line, the same path is an error.
+    let out = headroom(&["--source", "video:/no/such/clip.mp4", "probe", "--seconds", "0.1"], &dir);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
 fn headroom(args: &[&str], config_dir: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_headroom"))
         .args(args)
@@ -792,6 +847,57 @@ fn window_demo_renders_its_room_from_the_command_line_and_the_menu() {
     let (cyan, red) = room_shares(&img);
     eprintln!("window demo (from the menu): grid {:.1}%, targets {:.1}%", cyan * 100.0, red * 100.0);
     assert!(room_shows(&img), "no room from the menu: grid {:.2}%, targets {:.2}%", cyan * 100.0, red * 100.0);
+}
+
+#[test]
+fn space_typed_into_a_path_field_is_not_a_calibration() {
+    if !require_gpu("space_typed_into_a_path_field_is_not_a_calibration") {
+        return;
+    }
+    let (mut app, _target) = offscreen_app(Screen::Settings);
+    for _ in 0..5 {
+        app.update();
+    }
+    let focus = |app: &mut App, id: Option<&str>| {
+        let mut q = app.world_mut().query::<&mut bevy_egui::EguiContext>();
+        let mut n = 0;
+        for mut ctx in q.iter_mut(app.world_mut()) {
+            ctx.get_mut().memory_mut(|m| match id {
+                Some(id) => m.request_focus(bevy_egui::egui::Id::new(id)),
+                None => m.stop_text_input(),
+            });
+            n += 1;
+        }
+        assert_eq!(n, 1, "one egui context");
+        for _ in 0..3 {
+            app.update();
+        }
+    };
+    let space = |app: &mut App| {
+        app.world_mut().resource_mut::<headroom::screens::CalibrationForm>().message = None;
+        press(app, KeyCode::Space, Key::Space);
+        app.update();
+        app.update();
+        app.world_mut().write_message(KeyboardInput {
+            key_code: KeyCode::Space,
+            logical_key: Key::Space,
+            state: ButtonState::Released,
+            text: None,
+            repeat: false,
+            window: Entity::PLACEHOLDER,
+        });
+        app.update();
+        app.world().resource::<headroom::screens::CalibrationForm>().message.clone()
+    };
+    focus(&mut app, Some(headroom::screens::VIDEO_PATH_FIELD));
+    assert!(app.world().resource::<bevy_egui::input::EguiWantsInput>().wants_any_keyboard_input());
+    let typed = space(&mut app);
+    assert!(typed.is_none(), "Space typed into the path field started a calibration: {typed:?}");
+    // With no text field focused, Space calibrates (here: says whether a face is in view).
+    focus(&mut app, None);
+    assert!(!app.world().resource::<bevy_egui::input::EguiWantsInput>().wants_any_keyboard_input());
+    let pressed = space(&mut app);
+    assert!(pressed.is_some(), "Space outside a text field must calibrate");
 }
 
 #[test]

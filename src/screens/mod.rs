@@ -5,6 +5,7 @@ mod facelab;
 mod menu;
 mod preview;
 mod settings;
+pub use settings::{CalibrationForm, IMAGES_DIR_FIELD, VIDEO_PATH_FIELD};
 mod targets;
 
 use bevy::prelude::*;

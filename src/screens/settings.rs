@@ -1,8 +1,9 @@
 //! Settings: choose the frame source (switched live, saved for next time).
 
 use bevy::prelude::*;
+use bevy_egui::input::EguiWantsInput;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
-use headroom_capture::{CameraImage, CaptureStatus, SourceSpec, SwitchSource};
+use headroom_capture::{CameraImage, CaptureStatus, SourceSpec, SourceSwitched, SwitchSource};
 
 use super::{Screen, preview};
 use crate::settings::{Settings, SettingsStore};
@@ -13,11 +14,18 @@ use headroom_head::{HeadSettings, Observation};
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<CalibrationForm>()
         .add_systems(OnEnter(Screen::Settings), open_form)
-        .add_systems(Update, calibrate_on_space.run_if(in_state(Screen::Settings)))
+        .add_systems(
+            Update,
+            (calibrate_on_space.run_if(not(typing)), keep_switched_source).run_if(in_state(Screen::Settings)),
+        )
         .add_systems(EguiPrimaryContextPass, head_ui.run_if(in_state(Screen::Settings)).after(settings_ui))
         .add_systems(OnExit(Screen::Settings), |mut commands: Commands| commands.remove_resource::<SourceForm>())
         .add_systems(EguiPrimaryContextPass, settings_ui.run_if(in_state(Screen::Settings)));
 }
+
+/// Text fields' ids, so focus can be asked about (and set by tests).
+pub const VIDEO_PATH_FIELD: &str = "settings.video_path";
+pub const IMAGES_DIR_FIELD: &str = "settings.images_dir";
 
 /// The source form's state while the screen is open.
 #[derive(Resource)]
@@ -61,8 +69,6 @@ fn open_form(mut commands: Commands, settings: Res<Settings>) {
 fn settings_ui(
     mut contexts: EguiContexts,
     form: Option<ResMut<SourceForm>>,
-    mut settings: ResMut<Settings>,
-    store: Option<Res<SettingsStore>>,
     image: Res<CameraImage>,
     status: Res<CaptureStatus>,
     mut switch: MessageWriter<SwitchSource>,
@@ -96,7 +102,10 @@ fn settings_ui(
                 if ui.radio(chosen, "Video file (MP4)").clicked() || (chosen && form.video_path.is_empty()) {
                     form.choice = SourceSpec::Video(form.video_path.clone().into());
                 }
-                if ui.text_edit_singleline(&mut form.video_path).changed() {
+                if ui
+                    .add(egui::TextEdit::singleline(&mut form.video_path).id(egui::Id::new(VIDEO_PATH_FIELD)))
+                    .changed()
+                {
                     form.choice = SourceSpec::Video(form.video_path.clone().into());
                 }
             });
@@ -105,15 +114,18 @@ fn settings_ui(
                 if ui.radio(chosen, "Image folder").clicked() {
                     form.choice = SourceSpec::Images(form.images_dir.clone().into());
                 }
-                if ui.text_edit_singleline(&mut form.images_dir).changed() {
+                if ui
+                    .add(egui::TextEdit::singleline(&mut form.images_dir).id(egui::Id::new(IMAGES_DIR_FIELD)))
+                    .changed()
+                {
                     form.choice = SourceSpec::Images(form.images_dir.clone().into());
                 }
             });
             ui.add_space(8.0);
             if ui.button("Use this source").clicked() {
+                // Kept in the settings file only once it has opened (`keep_switched_source`).
                 switch.write(SwitchSource(form.choice.clone()));
-                settings.source = form.choice.clone();
-                form.message = Some(save(&settings, store.as_deref()));
+                form.message = Some(format!("Opening {}…", form.choice));
             }
             if let Some(m) = &form.message {
                 ui.label(m);
@@ -125,12 +137,34 @@ fn settings_ui(
     Ok(())
 }
 
+/// A source switched to from this screen is saved for the next start only once it opened: a
+/// mistyped path leaves the saved source as it was.
+fn keep_switched_source(
+    mut outcomes: MessageReader<SourceSwitched>,
+    mut settings: ResMut<Settings>,
+    store: Option<Res<SettingsStore>>,
+    form: Option<ResMut<SourceForm>>,
+) {
+    let Some(SourceSwitched { spec, result }) = outcomes.read().last().cloned() else { return };
+    let message = match result {
+        Ok(()) => {
+            settings.source = spec;
+            save(&settings, store.as_deref())
+        }
+        Err(e) => format!("Not switched, nothing saved: {e}"),
+    };
+    if let Some(mut form) = form {
+        form.message = Some(message);
+    }
+}
+
 /// The head calibration form.
 #[derive(Resource)]
-struct CalibrationForm {
+pub struct CalibrationForm {
     /// "Arm's length": the distance the user sits at when pressing Space, cm.
-    arm_cm: f32,
-    message: Option<String>,
+    pub arm_cm: f32,
+    /// What the last calibration (or save) said.
+    pub message: Option<String>,
 }
 
 impl Default for CalibrationForm {
@@ -147,6 +181,12 @@ fn save(settings: &Settings, store: Option<&SettingsStore>) -> String {
         },
         None => "Settings cannot be saved: no config folder (or browser storage) here.".into(),
     }
+}
+
+/// Whether a text field has the keyboard: Space typed into it (a path with a space) is text,
+/// not a calibration.
+fn typing(egui_input: Option<Res<EguiWantsInput>>) -> bool {
+    egui_input.is_some_and(|e| e.wants_any_keyboard_input())
 }
 
 /// Space: the face is at arm's length now; derive the camera's field of view from it.

@@ -9,6 +9,8 @@
 pub mod error;
 pub mod frame;
 pub mod images;
+#[cfg(not(target_arch = "wasm32"))]
+mod mp4check;
 pub mod plugin;
 pub mod source;
 #[cfg(not(target_arch = "wasm32"))]
@@ -21,7 +23,7 @@ pub mod webcam;
 pub use error::CaptureError;
 pub use frame::{FpsMeter, Frame};
 pub use images::ImageSequenceSource;
-pub use plugin::{CameraImage, CapturePlugin, CaptureStatus, LatestFrame, SwitchSource};
+pub use plugin::{CameraImage, CapturePlugin, CaptureStatus, LatestFrame, SourceSwitched, SwitchSource};
 pub use source::{FrameSource, SourceInfo, SourceSpec, open_source, open_with_fallback};
 #[cfg(not(target_arch = "wasm32"))]
 pub use video::VideoSource;

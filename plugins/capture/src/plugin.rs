@@ -50,6 +50,15 @@ pub struct CaptureStatus {
 #[derive(Message, Clone, Debug)]
 pub struct SwitchSource(pub SourceSpec);
 
+/// The outcome of a [`SwitchSource`] request: `Ok(())` once the new source is open, or the
+/// reason it could not be opened (the old source stays). Whoever keeps the choice (the settings
+/// file) should keep it only on `Ok`.
+#[derive(Message, Clone, Debug)]
+pub struct SourceSwitched {
+    pub spec: SourceSpec,
+    pub result: Result<(), String>,
+}
+
 /// Publishes frames from a source chosen before the app starts.
 pub struct CapturePlugin {
     initial: Mutex<Option<Box<dyn FrameSource>>>,
@@ -83,6 +92,7 @@ impl Plugin for CapturePlugin {
             .insert_resource(status)
             .init_resource::<LatestFrame>()
             .add_message::<SwitchSource>()
+            .add_message::<SourceSwitched>()
             .add_systems(PreUpdate, (switch_source, poll_source).chain());
     }
 }
@@ -119,20 +129,24 @@ fn switch_source(
     mut active: ResMut<ActiveSource>,
     mut status: ResMut<CaptureStatus>,
     options: Res<CaptureOptions>,
+    mut outcomes: MessageWriter<SourceSwitched>,
 ) {
     // Only the last request of a frame matters.
     let Some(SwitchSource(spec)) = requests.read().last().cloned() else { return };
-    match open_source(&spec, options.0) {
+    let result = match open_source(&spec, options.0) {
         Ok(source) => {
             replace(&mut active, &mut status, source);
             status.notice = None;
             info!("capture: now reading {spec}");
+            Ok(())
         }
         Err(e) => {
             warn!("capture: cannot switch to {spec}: {e}");
             status.notice = Some(format!("could not switch source: {e}"));
+            Err(e.to_string())
         }
-    }
+    };
+    outcomes.write(SourceSwitched { spec, result });
 }
 
 fn poll_source(

@@ -56,6 +56,12 @@ pub struct VideoSource {
     /// Presentation times of all samples, in display order (for the ffmpeg backend).
     display_times: Vec<Duration>,
     backend: Backend,
+    /// The picture as coded (what the decoders give).
+    coded: (u32, u32),
+    /// Quarter turns clockwise the track's display matrix asks for (phones record portrait video
+    /// as landscape pictures plus a 90° turn); frames are turned before they leave.
+    quarter_turns: u8,
+    /// The picture as shown: `coded`, turned.
     width: u32,
     height: u32,
     fps: f64,
@@ -92,6 +98,49 @@ fn looped_time(t: Duration, pass_length: Duration, pass: u32) -> Option<Duration
     pass_length.checked_mul(pass)?.checked_add(t)
 }
 
+/// Quarter turns clockwise of a track header's display matrix (16.16 fixed point; a point
+/// `(x, y)` is shown at `(a·x + c·y, b·x + d·y)`, y pointing down). A matrix that is not a whole
+/// number of quarter turns (mirrored, sheared, scaled) is shown as coded.
+fn quarter_turns([a, b, c, d]: [i32; 4]) -> u8 {
+    let one = 0x1_0000;
+    match (a, b, c, d) {
+        (a, 0, 0, d) if a == one && d == one => 0,
+        (0, b, c, 0) if b == one && c == -one => 1,
+        (a, 0, 0, d) if a == -one && d == -one => 2,
+        (0, b, c, 0) if b == -one && c == one => 3,
+        _ => 0,
+    }
+}
+
+/// `rgba` (`w`×`h`) turned `turns` quarter turns clockwise; the new size.
+pub(crate) fn turn_rgba(rgba: Vec<u8>, w: u32, h: u32, turns: u8) -> (Vec<u8>, u32, u32) {
+    let (wu, hu) = (w as usize, h as usize);
+    let px = |x: usize, y: usize| 4 * (y * wu + x);
+    match turns % 4 {
+        0 => (rgba, w, h),
+        2 => {
+            let mut out = vec![0u8; rgba.len()];
+            for (i, chunk) in rgba.chunks_exact(4).enumerate() {
+                let j = wu * hu - 1 - i;
+                out[4 * j..4 * j + 4].copy_from_slice(chunk);
+            }
+            (out, w, h)
+        }
+        t => {
+            // The output is h wide, w high. Clockwise: output (x', y') = input (y', h-1-x').
+            let mut out = vec![0u8; rgba.len()];
+            for y2 in 0..wu {
+                for x2 in 0..hu {
+                    let (x, y) = if t == 1 { (y2, hu - 1 - x2) } else { (wu - 1 - y2, x2) };
+                    let o = 4 * (y2 * hu + x2);
+                    out[o..o + 4].copy_from_slice(&rgba[px(x, y)..px(x, y) + 4]);
+                }
+            }
+            (out, h, w)
+        }
+    }
+}
+
 /// Most sample times reserved up front; a longer table grows as it is read (the count is the
 /// file's claim, not a fact).
 const RESERVE_SAMPLES: usize = 1 << 16;
@@ -125,6 +174,8 @@ impl VideoSource {
         if size == 0 {
             return Err(bad("the file is empty".into()));
         }
+        let mut reader = reader;
+        crate::mp4check::check(&mut reader, size).map_err(bad)?;
         let mut reader =
             catch("MP4 header", || Mp4Reader::read_header(reader, size).map_err(|e| e.to_string())).map_err(bad)?;
         let track = reader
@@ -141,9 +192,16 @@ impl VideoSource {
         }
         let sps = track.sequence_parameter_set().map_err(|e| bad(e.to_string()))?.to_vec();
         let pps = track.picture_parameter_set().map_err(|e| bad(e.to_string()))?.to_vec();
-        let (width, height) = (u32::from(track.width()), u32::from(track.height()));
-        let timescale = u64::from(track.timescale().max(1));
-        let fps = track.frame_rate();
+        let coded = (u32::from(track.width()), u32::from(track.height()));
+        let quarter_turns = {
+            let m = &track.trak.tkhd.matrix;
+            quarter_turns([m.a, m.b, m.c, m.d])
+        };
+        let (width, height) = if quarter_turns % 2 == 1 { (coded.1, coded.0) } else { coded };
+        if track.timescale() == 0 {
+            return Err(bad("the video track's timescale is 0 (its times mean nothing)".into()));
+        }
+        let timescale = u64::from(track.timescale());
         let sample_count = track.sample_count();
         if sample_count == 0 || width == 0 || height == 0 {
             return Err(bad(format!("empty video track ({width}×{height}, {sample_count} frames)")));
@@ -168,14 +226,17 @@ impl VideoSource {
             pass_length = pass_length.max(end);
         }
         display_times.sort();
+        // Frames per second over one pass (the mp4 crate's own figure overflows on crafted
+        // durations).
+        let fps = if pass_length.is_zero() { 0.0 } else { f64::from(sample_count) / pass_length.as_secs_f64() };
 
         let mut header = Vec::new();
         for nal in [&sps, &pps] {
             header.extend_from_slice(&[0, 0, 0, 1]);
             header.extend_from_slice(nal);
         }
-        let backend = Self::backend(path, profile_idc, size)?;
-        Ok(VideoSource {
+        let backend = Self::backend(path, profile_idc, size, coded)?;
+        let mut source = VideoSource {
             name,
             path: path.to_path_buf(),
             reader,
@@ -185,6 +246,8 @@ impl VideoSource {
             header,
             display_times,
             backend,
+            coded,
+            quarter_turns,
             width,
             height,
             fps,
@@ -196,10 +259,23 @@ impl VideoSource {
             looping: false,
             pending: None,
             clock_slip: Duration::ZERO,
-        })
+        };
+        if matches!(source.backend, Backend::OpenH264(_)) {
+            // The container's size may disagree with the stream's (a crafted or broken file):
+            // the decoder's first picture decides, so every frame has the size `info` promises.
+            // (ffmpeg is told to scale to the container's size instead.)
+            if let Some(first) = source.decode_next()? {
+                source.width = first.width;
+                source.height = first.height;
+                source.coded =
+                    if quarter_turns % 2 == 1 { (first.height, first.width) } else { (first.width, first.height) };
+                source.pending = Some(first);
+            }
+        }
+        Ok(source)
     }
 
-    fn backend(path: &Path, profile_idc: u8, size: u64) -> Result<Backend, CaptureError> {
+    fn backend(path: &Path, profile_idc: u8, size: u64, coded: (u32, u32)) -> Result<Backend, CaptureError> {
         // 66 = Baseline; openh264 decodes its constrained form, which is what encoders emit.
         if profile_idc == 66 {
             let dec = Decoder::new().map_err(|e| CaptureError::BadVideo {
@@ -220,7 +296,7 @@ impl VideoSource {
         // A file on disk can be handed to ffmpeg; the in-memory demo clip is Baseline anyway.
         if size > 0
             && path.is_file()
-            && let Some(b) = spawn_ffmpeg(path)
+            && let Some(b) = spawn_ffmpeg(path, coded)
         {
             return Ok(b);
         }
@@ -273,6 +349,7 @@ impl VideoSource {
                 Backend::Ffmpeg { .. } => self.read_ffmpeg(index)?,
             };
             if let Some((rgba, w, h, t)) = decoded {
+                let (rgba, w, h) = turn_rgba(rgba, w, h, self.quarter_turns);
                 let timestamp = looped_time(t, self.pass_length, self.pass)
                     .ok_or_else(|| self.decode_err(index, "its timestamps run past what a clock can hold"))?;
                 self.frames_this_pass += 1;
@@ -330,7 +407,7 @@ impl VideoSource {
     }
 
     fn read_ffmpeg(&mut self, index: u32) -> Result<Option<Decoded>, CaptureError> {
-        let (w, h) = (self.width, self.height);
+        let (w, h) = self.coded;
         let t = self.display_times.get((index - 1) as usize).copied().unwrap_or(self.pass_length);
         let Backend::Ffmpeg { stdout, .. } = &mut self.backend else { unreachable!() };
         let mut rgba = vec![0u8; w as usize * h as usize * 4];
@@ -353,19 +430,22 @@ impl VideoSource {
             Backend::OpenH264(_) => {
                 Backend::OpenH264(Box::new(Decoder::new().map_err(|e| self.decode_err(1, e.to_string()))?))
             }
-            Backend::Ffmpeg { .. } => {
-                spawn_ffmpeg(&self.path).ok_or_else(|| self.decode_err(1, "ffmpeg could not be restarted"))?
-            }
+            Backend::Ffmpeg { .. } => spawn_ffmpeg(&self.path, self.coded)
+                .ok_or_else(|| self.decode_err(1, "ffmpeg could not be restarted"))?,
         };
         Ok(())
     }
 }
 
-fn spawn_ffmpeg(path: &Path) -> Option<Backend> {
+/// `ffmpeg` decoding `path` to raw RGBA frames of exactly `coded` size (scaled to it should the
+/// stream disagree with the container).
+fn spawn_ffmpeg(path: &Path, coded: (u32, u32)) -> Option<Backend> {
     let mut child = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
+        // Frames as coded: the display matrix is applied here, the same for both decoders.
+        .args(["-nostdin", "-v", "error", "-noautorotate", "-i"])
         .arg(path)
-        .args(["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgba", "-"])
+        .args(["-map", "0:v:0", "-vf", &format!("scale={}:{}", coded.0, coded.1)])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgba", "-"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -556,6 +636,84 @@ mod tests {
         assert_eq!(looped_time(Duration::from_secs(1), Duration::from_secs(20), 2), Some(Duration::from_secs(41)));
     }
 
+    /// `bytes` with every track header's display matrix set to `turns` quarter turns clockwise.
+    fn with_display_turn(mut bytes: Vec<u8>, turns: u8) -> Vec<u8> {
+        let one = 0x1_0000i32;
+        let (a, b, c, d) = [(one, 0, 0, one), (0, one, -one, 0), (-one, 0, 0, -one), (0, -one, one, 0)][turns as usize];
+        let mut at = 0;
+        let mut patched = 0;
+        while let Some(p) = bytes[at..].windows(4).position(|w| w == b"tkhd").map(|p| p + at) {
+            let matrix = p + if bytes[p + 4] == 1 { 56 } else { 44 };
+            for (k, v) in [a, b, 0, c, d, 0, 0, 0, 0x4000_0000].into_iter().enumerate() {
+                bytes[matrix + 4 * k..matrix + 4 * k + 4].copy_from_slice(&v.to_be_bytes());
+            }
+            patched += 1;
+            at = p + 4;
+        }
+        assert!(patched > 0, "no track header");
+        bytes
+    }
+
+    #[test]
+    fn turning_moves_pixels_clockwise() {
+        // 3 wide, 2 high: A B C / D E F, one byte per pixel repeated four times.
+        let img: Vec<u8> = b"ABCDEF".iter().flat_map(|&p| [p; 4]).collect();
+        let letters = |v: &[u8]| v.chunks(4).map(|c| c[0] as char).collect::<String>();
+        let (cw, w, h) = turn_rgba(img.clone(), 3, 2, 1);
+        assert_eq!(((w, h), letters(&cw).as_str()), ((2, 3), "DAEBFC"));
+        let (half, w, h) = turn_rgba(img.clone(), 3, 2, 2);
+        assert_eq!(((w, h), letters(&half).as_str()), ((3, 2), "FEDCBA"));
+        let (ccw, w, h) = turn_rgba(img, 3, 2, 3);
+        assert_eq!(((w, h), letters(&ccw).as_str()), ((2, 3), "CFBEAD"));
+    }
+
+    #[test]
+    fn phone_videos_play_upright() {
+        let mut plain = VideoSource::from_bytes(DEMO_CLIP.to_vec(), "demo").unwrap();
+        let first = plain.next_frame().unwrap().unwrap();
+        for turns in 1..4u8 {
+            let mut v = VideoSource::from_bytes(with_display_turn(DEMO_CLIP.to_vec(), turns), "turned.mp4").unwrap();
+            let info = v.info();
+            let want = if turns == 2 { (360, 288) } else { (288, 360) };
+            assert_eq!((info.width, info.height), want, "{turns} quarter turns");
+            let f = v.next_frame().unwrap().unwrap();
+            assert_eq!((f.width, f.height), want);
+            let (turned, _, _) = turn_rgba(first.rgba.to_vec(), first.width, first.height, turns);
+            assert!(f.rgba[..] == turned[..], "{turns} quarter turns: frame not turned");
+        }
+    }
+
+    #[test]
+    fn phone_videos_play_upright_through_ffmpeg_too() {
+        let dir = std::env::temp_dir().join(format!("headroom-video-turn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let demo = dir.join("demo.mp4");
+        std::fs::write(&demo, DEMO_CLIP).unwrap();
+        let high = dir.join("high.mp4");
+        let made = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-y", "-i"])
+            .arg(&demo)
+            .args(["-frames:v", "3", "-c:v", "libx264", "-profile:v", "high", "-pix_fmt", "yuv420p", "-an"])
+            .arg(&high)
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("!!! phone_videos_play_upright_through_ffmpeg_too: no ffmpeg with libx264 — NOT RUN !!!");
+            return;
+        }
+        let mut plain = VideoSource::open(&high).unwrap();
+        assert!(plain.uses_ffmpeg());
+        let first = plain.next_frame().unwrap().unwrap();
+        let turned_path = dir.join("turned.mp4");
+        std::fs::write(&turned_path, with_display_turn(std::fs::read(&high).unwrap(), 1)).unwrap();
+        let mut v = VideoSource::open(&turned_path).unwrap();
+        assert!(v.uses_ffmpeg());
+        assert_eq!((v.info().width, v.info().height), (288, 360));
+        let f = v.next_frame().unwrap().unwrap();
+        let (turned, _, _) = turn_rgba(first.rgba.to_vec(), first.width, first.height, 1);
+        assert!(f.rgba[..] == turned[..], "ffmpeg's frame not turned like openh264's");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn bad_files_are_clear_errors() {
         let dir = std::env::temp_dir().join(format!("headroom-video-test-{}", std::process::id()));
@@ -583,5 +741,68 @@ mod tests {
             assert!(result.is_err(), "a truncated clip must end in an error");
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// Property tests of the MP4 demuxer: `PROPTEST_CASES` sets the number of cases (256 by default);
+/// README "Robustness" gives the long-run command.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::DEMO_CLIP;
+    use proptest::prelude::*;
+
+    /// End of the demo clip's `moov` box (its header: box tree, sample tables).
+    fn header_len() -> usize {
+        DEMO_CLIP.windows(4).position(|w| w == b"mdat").expect("the demo clip has an mdat") + 4
+    }
+
+    /// Opens `bytes` and, if it opens, decodes a few frames: errors are fine, panics are not, and
+    /// every frame has the size the source promised.
+    fn open_and_play(bytes: Vec<u8>) -> Result<(), TestCaseError> {
+        let Ok(mut v) = VideoSource::from_bytes(bytes, "prop.mp4") else { return Ok(()) };
+        let info = v.info();
+        for _ in 0..3 {
+            match v.next_frame() {
+                Ok(Some(f)) => prop_assert_eq!((f.width, f.height), (info.width, info.height)),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_are_refused_or_play(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            open_and_play(bytes)?;
+        }
+
+        #[test]
+        fn the_demo_clip_with_its_header_edited(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        ) {
+            let mut bytes = DEMO_CLIP.to_vec();
+            let n = header_len();
+            for (at, b) in edits {
+                bytes[at.index(n)] = b;
+            }
+            open_and_play(bytes)?;
+        }
+
+        #[test]
+        fn the_demo_clip_with_a_box_field_set_to_an_extreme(
+            at in any::<prop::sample::Index>(),
+            value in prop::sample::select(vec![0u32, 1, 7, 8, 0x7fff_ffff, 0xffff_ffff, 0x8000_0000, 0xffff]),
+        ) {
+            let mut bytes = DEMO_CLIP.to_vec();
+            let i = at.index(header_len() - 4);
+            bytes[i..i + 4].copy_from_slice(&value.to_be_bytes());
+            open_and_play(bytes)?;
+        }
+
+        #[test]
+        fn the_demo_clip_cut_short(len in 0usize..4000) {
+            open_and_play(DEMO_CLIP[..len.min(DEMO_CLIP.len())].to_vec())?;
+        }
     }
 }

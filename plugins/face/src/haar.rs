@@ -496,7 +496,7 @@ pub fn group_rectangles(rects: &mut [Rect], group_threshold: usize, eps: f64) ->
 mod tests {
     use super::*;
 
-    const TINY: &str = r#"<?xml version="1.0"?>
+    pub(super) const TINY: &str = r#"<?xml version="1.0"?>
 <opencv_storage><cascade type_id="opencv-cascade-classifier"><stageType>BOOST</stageType>
 <featureType>HAAR</featureType><height>4</height><width>4</width>
 <stages><_><maxWeakCount>1</maxWeakCount><stageThreshold>0.5</stageThreshold><weakClassifiers>
@@ -575,5 +575,86 @@ mod tests {
         let g = group_rectangles(&mut rects, 2, 0.2);
         assert_eq!(g.len(), 1, "{g:?}");
         assert_eq!(g[0].1, 6);
+    }
+}
+
+/// Property tests of the cascade loader: `PROPTEST_CASES` sets the number of cases (256 by
+/// default; the bundled-cascade case runs a quarter as many, each parses 0.7 MB); README
+/// "Robustness" gives the long-run command.
+#[cfg(test)]
+mod props {
+    use super::tests::TINY;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cases(divide: u32) -> ProptestConfig {
+        let n = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(256);
+        ProptestConfig::with_cases((n / divide).max(1))
+    }
+
+    /// Whatever loads must detect on an image without panicking or looping.
+    fn load_and_run(xml: &str) {
+        if let Ok(c) = Cascade::from_xml(xml) {
+            let img = Gray::from_fn(48, 40, |x, y| ((x * 7 + y * 13) % 251) as u8);
+            let p = DetectParams { min_size: 4, ..DetectParams::default() };
+            let _ = c.detect(&img, &p);
+        }
+    }
+
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<f64>().prop_map(|v| v.to_string()),
+            any::<i64>().prop_map(|v| v.to_string()),
+            (-3i32..300).prop_map(|v| v.to_string()),
+            prop::sample::select(vec!["NaN", "inf", "-inf", "1e308", "-0", "4294967296", "", "x"])
+                .prop_map(String::from),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(cases(1))]
+        #[test]
+        fn any_text_is_refused_or_runs(text in any::<String>()) {
+            load_and_run(&text);
+        }
+
+        /// The tiny cascade with each number replaced (rects, tree nodes, leaves, thresholds,
+        /// window size).
+        #[test]
+        fn the_tiny_cascade_with_numbers_replaced(
+            picks in prop::collection::vec((any::<prop::sample::Index>(), number()), 1..6),
+        ) {
+            let mut tokens: Vec<String> = Vec::new();
+            let mut rest = TINY;
+            // Split into alternating non-number / number runs.
+            while !rest.is_empty() {
+                let digit = |c: char| c.is_ascii_digit() || c == '-' || c == '.';
+                let first_is = rest.starts_with(digit);
+                let end = rest.find(|c: char| digit(c) != first_is).unwrap_or(rest.len());
+                tokens.push(rest[..end].to_string());
+                rest = &rest[end..];
+            }
+            let numeric: Vec<usize> =
+                (0..tokens.len()).filter(|&i| tokens[i].starts_with(|c: char| c.is_ascii_digit() || c == '-')).collect();
+            for (at, value) in picks {
+                tokens[numeric[at.index(numeric.len())]] = value;
+            }
+            load_and_run(&tokens.concat());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(4))]
+        #[test]
+        fn the_bundled_cascade_with_bytes_changed(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(b"0123456789-. <>/_e".to_vec())), 1..6),
+        ) {
+            let mut bytes = crate::FRONTALFACE_ALT.as_bytes().to_vec();
+            for (at, b) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = b;
+            }
+            load_and_run(&String::from_utf8_lossy(&bytes));
+        }
     }
 }

@@ -332,3 +332,102 @@ mod tests {
         assert!(matches!(ClmModel::from_json("[1, 2"), Err(ModelError::Json(_))));
     }
 }
+
+/// Property tests of the CLM model loader: `PROPTEST_CASES` sets the number of cases (256 by
+/// default; the bundled-model case runs a quarter as many); README "Robustness" gives the
+/// long-run command. Whatever loads must build a fitter and fit a frame without panicking.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::fit::{FitConfig, Fitter};
+    use crate::image_ops::Gray;
+    use proptest::prelude::*;
+
+    fn cases(divide: u32) -> ProptestConfig {
+        let n = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(256);
+        ProptestConfig::with_cases((n / divide).max(1))
+    }
+
+    fn load_and_fit(text: &str) {
+        let Ok(model) = ClmModel::from_json(text) else { return };
+        let Ok(mut fitter) = Fitter::new(&model, FitConfig::default()) else { return };
+        let img = Gray::from_fn(96, 80, |x, y| ((x * 5 + y * 3) % 256) as u8);
+        let mut p = vec![0.0f32; 4 + model.num_modes()];
+        p[0] = 1.0;
+        p[2] = 48.0;
+        p[3] = 40.0;
+        let _ = fitter.fit(&img, &mut p);
+    }
+
+    fn value() -> impl Strategy<Value = f32> {
+        prop_oneof![
+            4 => -5.0f32..5.0,
+            1 => prop::sample::select(vec![0.0f32, 1e-38, -1e-38, 1e30, -1e30, f32::MAX, f32::MIN, 1e-7]),
+            1 => any::<f32>().prop_filter("finite", |v| v.is_finite()),
+        ]
+    }
+
+    prop_compose! {
+        /// A small model whose dimensions are usually, not always, consistent.
+        fn arb_model()(
+            n in 3usize..7, m in 1usize..4, ps in prop::sample::select(vec![1usize, 3, 5, 4, 0, 65]),
+            off in prop::sample::select(vec![0usize, 0, 0, 0, 1]),
+            seed in prop::collection::vec(value(), 400),
+            nonreg in prop::collection::vec(0usize..5, 0..2),
+            tri in prop::collection::vec([0usize..8, 0usize..8, 0usize..8], 0..3),
+        ) -> ClmModel {
+            let mut k = 0;
+            let mut next = || { k += 1; seed[k % seed.len()] };
+            let patches = PatchSet {
+                weights: (0..n).map(|_| (0..ps * ps).map(|_| next()).collect()).collect(),
+                bias: (0..n + off).map(|_| next()).collect(),
+            };
+            ClmModel {
+                format: FORMAT.into(),
+                version: VERSION,
+                source: "prop".into(),
+                mean_shape: (0..n).map(|_| [next() * 10.0, next() * 10.0]).collect(),
+                eigen_vectors: (0..2 * n).map(|_| (0..m + off).map(|_| next()).collect()).collect(),
+                eigen_values: (0..m).map(|_| next().abs()).collect(),
+                non_regularized: nonreg,
+                patch_size: ps,
+                canvas_size: [96, 80],
+                raw: patches,
+                sobel: None,
+                lbp: None,
+                scoring: Scoring { size: [4, 4], bias: next(), coef: (0..16).map(|_| next()).collect() },
+                hints: Hints { left_eye: [next(), next()], right_eye: [next(), next()], nose: [next(), next()] },
+                triangles: tri,
+                paths: vec![DrawPath::Line(vec![0, 1, 2])],
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(1))]
+        #[test]
+        fn any_text_is_refused_or_fits(text in any::<String>()) {
+            load_and_fit(&text);
+        }
+
+        #[test]
+        fn a_generated_model_is_refused_or_fits(model in arb_model()) {
+            load_and_fit(&serde_json::to_string(&model).unwrap());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(cases(4))]
+        #[test]
+        fn the_bundled_model_with_bytes_changed(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(b"0123456789-.e,[]{}\"".to_vec())), 1..5),
+        ) {
+            let mut bytes = crate::CLMTRACKR_MODEL.as_bytes().to_vec();
+            for (at, b) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = b;
+            }
+            load_and_fit(&String::from_utf8_lossy(&bytes));
+        }
+    }
+}

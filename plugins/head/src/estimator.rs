@@ -51,6 +51,50 @@ impl Default for HeadConfig {
 }
 
 impl HeadConfig {
+    /// Range of each setting a user (or a hand-edited settings file) may give; outside it the
+    /// window's projection and the filter stop meaning anything (zero-size screens, infinite
+    /// fields of view, negative cutoffs).
+    pub const SCREEN_WIDTH_CM: std::ops::RangeInclusive<f32> = 5.0..=400.0;
+    pub const SCREEN_HEIGHT_CM: std::ops::RangeInclusive<f32> = 5.0..=300.0;
+    pub const CAMERA_OFFSET_CM: std::ops::RangeInclusive<f32> = -1000.0..=1000.0;
+    pub const HFOV_DEG: std::ops::RangeInclusive<f32> = 10.0..=170.0;
+    pub const DISTANCE_CM: std::ops::RangeInclusive<f32> = 10.0..=500.0;
+    pub const CUTOFF_HZ: std::ops::RangeInclusive<f32> = 0.0001..=1000.0;
+    pub const BETA: std::ops::RangeInclusive<f32> = 0.0..=1000.0;
+    pub const PREDICT_MS: std::ops::RangeInclusive<f32> = 0.0..=500.0;
+
+    /// This config with every value outside its range replaced by the default's, and one line
+    /// per replaced value saying which and why (for a warning).
+    pub fn checked(self) -> (Self, Vec<String>) {
+        let d = HeadConfig::default();
+        let mut out = self;
+        let mut notes = Vec::new();
+        let mut fix = |name: &str, v: &mut f32, default: f32, range: &std::ops::RangeInclusive<f32>| {
+            if !range.contains(v) {
+                notes.push(format!("{name} = {v} is outside {}..={}; using {default}", range.start(), range.end()));
+                *v = default;
+            }
+        };
+        fix("screen_width_cm", &mut out.screen_width_cm, d.screen_width_cm, &Self::SCREEN_WIDTH_CM);
+        fix("screen_height_cm", &mut out.screen_height_cm, d.screen_height_cm, &Self::SCREEN_HEIGHT_CM);
+        for (i, axis) in ["x", "y", "z"].into_iter().enumerate() {
+            let name = format!("camera_offset_cm.{axis}");
+            fix(&name, &mut out.camera_offset_cm[i], d.camera_offset_cm[i], &Self::CAMERA_OFFSET_CM);
+        }
+        fix("assumed_distance_cm", &mut out.assumed_distance_cm, d.assumed_distance_cm, &Self::DISTANCE_CM);
+        fix("filter.min_cutoff", &mut out.filter.min_cutoff, d.filter.min_cutoff, &Self::CUTOFF_HZ);
+        fix("filter.beta", &mut out.filter.beta, d.filter.beta, &Self::BETA);
+        fix("filter.d_cutoff", &mut out.filter.d_cutoff, d.filter.d_cutoff, &Self::CUTOFF_HZ);
+        fix("predict_ms", &mut out.predict_ms, d.predict_ms, &Self::PREDICT_MS);
+        // An out-of-range calibration is forgotten (estimated again) rather than replaced.
+        if let Some(f) = out.camera_hfov_deg.filter(|f| !Self::HFOV_DEG.contains(f)) {
+            let r = &Self::HFOV_DEG;
+            notes.push(format!("camera_hfov_deg = {f} is outside {}..={}; estimating it instead", r.start(), r.end()));
+            out.camera_hfov_deg = None;
+        }
+        (out, notes)
+    }
+
     /// Screen size from a diagonal (inches) and aspect ratio; the camera moves with the top edge.
     pub fn with_screen_diagonal(mut self, inches: f32, aspect_w: f32, aspect_h: f32) -> Self {
         let d = inches * 2.54;
