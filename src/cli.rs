@@ -43,6 +43,17 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, value_name = "blazeface|haar", default_value_t = DetectorArg::Blazeface)]
     pub detector: DetectorArg,
 
+    /// How the CLM is placed on a detected face (with `--landmarks clm`): mosse (clmtrackr's:
+    /// its eye and nose MOSSE filters) or experts (the mean shape in the box, eyes and nose
+    /// searched with the CLM's patch experts; this port's earlier placement).
+    #[arg(long, global = true, value_enum, value_name = "mosse|experts", default_value_t = PlacementArg::Mosse)]
+    pub placement: PlacementArg,
+
+    /// On stills (`fit` on images), also fit the CLM from the other placement and keep the fit
+    /// its drift scorer rates more face-like (by default one start, as clmtrackr).
+    #[arg(long, global = true)]
+    pub two_starts: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -59,8 +70,14 @@ pub enum DetectorArg {
     Haar,
 }
 
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlacementArg {
+    Mosse,
+    Experts,
+}
+
 impl Cli {
-    /// The face tracker's settings from `--landmarks` and `--detector`.
+    /// The face tracker's settings from `--landmarks`, `--detector` and `--placement`.
     pub fn tracker_config(&self) -> headroom_face::TrackerConfig {
         headroom_face::TrackerConfig {
             landmarks: match self.landmarks {
@@ -71,6 +88,11 @@ impl Cli {
                 DetectorArg::Blazeface => headroom_face::Detector::BlazeFace,
                 DetectorArg::Haar => headroom_face::Detector::Haar,
             },
+            placement: match self.placement {
+                PlacementArg::Mosse => headroom_face::Placement::Mosse,
+                PlacementArg::Experts => headroom_face::Placement::Experts,
+            },
+            still_restarts: self.two_starts,
             ..Default::default()
         }
     }

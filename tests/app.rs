@@ -437,8 +437,8 @@ mod face {
         assert!(!track_frame(&mut tracker, &big, "big".into()).0.found);
     }
 
-    const STILLS_NME_BOUND: f32 = 0.12;
-    const CLIP_NME_BOUND: f32 = 0.12;
+    const STILLS_NME_BOUND: f32 = 0.05;
+    const CLIP_NME_BOUND: f32 = 0.07;
     /// The reference is MediaPipe Face Mesh itself (with its attention model and refined iris).
     const MESH_NME_BOUND: f32 = 0.04;
 }

@@ -2,7 +2,7 @@
 //!
 //! Core modules (no Bevy): [`image_ops`] (luma, resize, integral images), [`haar`]
 //! (Viola–Jones with OpenCV cascades), [`model`] (the CLM in a project-owned format, converted
-//! from clmtrackr), [`shape`] (the point-distribution model), [`patch`] (SVM patch experts),
+//! from clmtrackr), [`mosse`] (clmtrackr's eye and nose filters that place the model), [`shape`] (the point-distribution model), [`patch`] (SVM patch experts),
 //! [`fit`] (regularised landmark mean-shift), [`score`] (drift check), [`camshift`],
 //! [`tracker`] (the state machine). [`plugin`] is the Bevy glue.
 
@@ -12,6 +12,7 @@ pub mod haar;
 pub mod image_ops;
 mod linalg;
 pub mod model;
+pub mod mosse;
 pub mod nn;
 pub mod patch;
 pub mod plugin;
@@ -27,7 +28,9 @@ pub use plugin::{FaceFound, FaceLost, FaceModelInfo, FacePlugin, FaceSettings, F
 
 /// OpenCV's `haarcascade_frontalface_alt.xml`, the cascade clmtrackr embeds.
 pub static FRONTALFACE_ALT: &str = include_str!("../../../assets/models/haarcascade_frontalface_alt.xml");
-pub use tracker::{Detector, FaceEvent, FaceFit, FaceTracker, Landmarks, StageTimes, TrackOutput, TrackerConfig};
+pub use tracker::{
+    Detector, FaceEvent, FaceFit, FaceTracker, Landmarks, Placement, StageTimes, TrackOutput, TrackerConfig,
+};
 
 /// The bundled CLM: clmtrackr's `model_pca_20_svm`, converted by `headroom convert clmtrackr`.
 pub static CLMTRACKR_MODEL: &str = include_str!("../../../assets/models/clmtrackr-pca20-svm.json");

@@ -10,6 +10,7 @@ use crate::fit::{FitConfig, FitError, Fitter};
 use crate::haar::{Cascade, CascadeError, DetectParams, Rect};
 use crate::image_ops::Gray;
 use crate::model::ClmModel;
+use crate::mosse::FaceFilters;
 use crate::nn::{MeshTracker, NnError, Roi};
 use crate::score::DriftScorer;
 use crate::shape::Similarity;
@@ -33,11 +34,32 @@ pub enum Detector {
     Haar,
 }
 
+/// Most fits on a still (clmtrackr's `clm_image` usage needs 50–70 iterations).
+pub const STILL_MAX_FITS: usize = 200;
+/// A still's fit has settled when the points move less than this (mean squared, px²) per fit.
+pub const STILL_SETTLED: f32 = 1e-3;
+
+/// How the CLM is placed on a detected face box.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Placement {
+    /// clmtrackr's: MOSSE filters find the eyes and the nose in windows of the box, and the
+    /// model's hints are fitted to them.
+    #[default]
+    Mosse,
+    /// The mean shape scaled into the box, then the eyes and nose searched with the CLM's own
+    /// patch experts (this port's first placement; kept to compare).
+    Experts,
+}
+
 /// Tracker settings; the CLM's defaults follow clmtrackr and headtrackr.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrackerConfig {
     pub landmarks: Landmarks,
     pub detector: Detector,
+    pub placement: Placement,
+    /// On stills, also fit from the other placement and keep the fit the drift scorer prefers
+    /// (off by default: it rescues some faces and costs others; README, "The CLM").
+    pub still_restarts: bool,
     pub fit: FitConfig,
     pub detect: DetectParams,
     /// Detection runs on the frame scaled so that its longer side is this many pixels.
@@ -60,6 +82,8 @@ impl Default for TrackerConfig {
         TrackerConfig {
             landmarks: Landmarks::default(),
             detector: Detector::default(),
+            placement: Placement::default(),
+            still_restarts: false,
             fit: FitConfig::default(),
             detect: DetectParams::default(),
             detect_work_size: 200,
@@ -136,6 +160,12 @@ pub struct FaceTracker {
     map71: Vec<usize>,
     pub fitter: Fitter,
     scorer: DriftScorer,
+    /// clmtrackr's eye and nose filters (`None` if they failed to load: the experts place).
+    mosse: Option<FaceFilters>,
+    /// Fitting a still (`track_still`): iterate to convergence.
+    still: bool,
+    /// Fits run on the last detection (for reports).
+    pub last_fits: usize,
     tracking: bool,
     params: Vec<f32>,
     history: Vec<Vec<f32>>,
@@ -233,6 +263,9 @@ impl FaceTracker {
             params: vec![0.0; fitter.shape.num_params()],
             fitter,
             scorer: DriftScorer::new(model),
+            mosse: FaceFilters::bundled().ok(),
+            still: false,
+            last_fits: 0,
             cascade,
             config,
             tracking: false,
@@ -304,6 +337,38 @@ impl FaceTracker {
     /// eyes and nose found with their patch experts over a wide search and the similarity fitted
     /// to the model's hints (Procrustes).
     pub fn initial_params(&mut self, img: &Gray, face: Rect) -> Vec<f32> {
+        if self.config.placement == Placement::Mosse
+            && let Some(p) = self.mosse_params(img, face)
+        {
+            return p;
+        }
+        self.expert_params(img, face)
+    }
+
+    /// clmtrackr's placement (`getFinegrainedPosition`): the nose filter in a window 0.45 of the
+    /// box wide centred at (½, ⅝) of it, the eye filters in windows 0.6 wide at (¼, ⅖) and
+    /// (¾, ⅖); the similarity taking the model's hints onto the three points.
+    pub fn mosse_params(&self, img: &Gray, face: Rect) -> Option<Vec<f32>> {
+        let f = self.mosse.as_ref()?;
+        let (x, y, w, h) = (face.x as f32, face.y as f32, face.w as f32, face.h as f32);
+        let (nw, ew) = (w * 0.45, w * 0.6);
+        let find = |m: &crate::mosse::Mosse, cx: f32, cy: f32, size: f32| {
+            let (left, top) = ((cx - size / 2.0).round(), (cy - size / 2.0).round());
+            m.track(img, left, top, size).map(|[dx, dy]| [left + dx, top + dy])
+        };
+        let left = find(&f.left_eye, x + w / 4.0, y + h * 2.0 / 5.0, ew)?;
+        let right = find(&f.right_eye, x + w * 3.0 / 4.0, y + h * 2.0 / 5.0, ew)?;
+        let nose = find(&f.nose, x + w / 2.0, y + h * 5.0 / 8.0, nw)?;
+        let mean = &self.fitter.shape.mean;
+        // Points 27, 32 and 62 are the model's hints (left pupil, right pupil, nose tip).
+        let targets = [mean[27], mean[32], mean[62]];
+        let sim = Similarity::fit(&targets, &[left, right, nose])?;
+        let mut p = vec![0.0f32; self.fitter.shape.num_params()];
+        sim.write_params(&mut p);
+        p.iter().all(|v| v.is_finite()).then_some(p)
+    }
+
+    fn expert_params(&mut self, img: &Gray, face: Rect) -> Vec<f32> {
         let (x, y, w, h) = (face.x as f32, face.y as f32, face.w as f32, face.h as f32);
         // Where the mean shape sits in an OpenCV frontal-face box, measured on the reference
         // set (bench/accuracy: the similarity taking the mean shape onto independent landmarks,
@@ -461,11 +526,36 @@ impl FaceTracker {
         if self.uses_mesh() {
             return self.track_mesh(img, rgba, true);
         }
-        let init = self.config.init_fits;
-        self.config.init_fits = init * 10;
+        self.still = true;
         let out = self.track(img, rgba);
-        self.config.init_fits = init;
+        self.still = false;
         out
+    }
+
+    /// Fits from `self.params` on a newly detected face: the video budget (`init_fits`), or on
+    /// a still until the points stop moving (mean squared movement per point under
+    /// `STILL_SETTLED` px² for three fits in a row), at most `STILL_MAX_FITS`. Returns the fits run.
+    fn settle(&mut self, img: &Gray) -> usize {
+        if !self.still {
+            for _ in 0..self.config.init_fits {
+                self.fitter.fit(img, &mut self.params);
+            }
+            return self.config.init_fits;
+        }
+        let mut before = self.fitter.shape.points(&self.params);
+        let mut calm = 0;
+        for k in 1..=STILL_MAX_FITS {
+            let after = self.fitter.fit(img, &mut self.params).points;
+            let moved =
+                after.iter().zip(&before).map(|(a, b)| (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sum::<f32>()
+                    / after.len().max(1) as f32;
+            before = after;
+            calm = if moved < STILL_SETTLED { calm + 1 } else { 0 };
+            if calm >= 3 {
+                return k;
+            }
+        }
+        STILL_MAX_FITS
     }
 
     /// Tracks one greyscale frame (and its RGBA pixels for camshift and the networks, if given).
@@ -488,12 +578,28 @@ impl FaceTracker {
             self.detections += 1;
             let t = Instant::now();
             self.params = self.initial_params(img, face);
-            for _ in 0..self.config.init_fits {
-                self.fitter.fit(img, &mut self.params);
+            self.last_fits = self.settle(img);
+            let mut score = self.scorer.score(img, &self.params);
+            if self.still && self.config.still_restarts {
+                // Beyond clmtrackr: fit from the other placement too, keep the more face-like.
+                let other = match self.config.placement {
+                    Placement::Mosse => Some(self.expert_params(img, face)),
+                    Placement::Experts => self.mosse_params(img, face),
+                };
+                if let Some(start) = other {
+                    let kept = std::mem::replace(&mut self.params, start);
+                    let fits = self.settle(img);
+                    let s = self.scorer.score(img, &self.params);
+                    if s > score {
+                        score = s;
+                        self.last_fits += fits;
+                    } else {
+                        self.params = kept;
+                    }
+                }
             }
             out.times.fit_ms = elapsed_ms(t);
             let t = Instant::now();
-            let score = self.scorer.score(img, &self.params);
             out.times.score_ms = elapsed_ms(t);
             self.tracking = true;
             self.scores = vec![score];
