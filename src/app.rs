@@ -124,6 +124,7 @@ fn build(config: AppConfig, output: Output) -> App {
         .insert_resource(config.settings)
         .add_plugins(ScreensPlugin { start: config.start })
         .add_plugins(FaceKatPlugin { screen: Screen::FaceKat })
+        .add_plugins(headroom_facelab::FaceLabPlugin)
         .insert_resource(GallerySource(config.gallery.unwrap_or_else(headroom_gallery::plugin::default_manifest)))
         .add_plugins(GalleryPlugin { screen: Screen::Gallery })
         .insert_resource(high)

@@ -389,6 +389,46 @@ mod face {
         (frames, with_fit, found, lost, errors)
     }
 
+    /// Happy against mouth width over the demo clip: the clip's speaker talks and smiles, so
+    /// the frames are picked by the fit (mouth corners 44–50 over the outer eye corners 23–28),
+    /// not by hand.
+    fn happy_by_mouth_width(config: TrackerConfig) -> (f32, f32, usize) {
+        use headroom_facelab::{Classifiers, Expression};
+        let mut tracker = default_tracker(config).unwrap();
+        let mut video = VideoSource::from_bytes(DEMO_CLIP.to_vec(), "demo").unwrap();
+        let mut e = Expression::new(Classifiers::bundled().unwrap());
+        let mut rows = Vec::new();
+        while let Some(frame) = video.next_frame().unwrap() {
+            let (_, out) = track_frame(&mut tracker, &frame, frame.seq.to_string());
+            let Some(fit) = out.fit else {
+                e.clear();
+                continue;
+            };
+            e.push(&fit.params);
+            let d = |a: usize, b: usize| {
+                let (p, q) = (fit.points[a], fit.points[b]);
+                ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt()
+            };
+            if let Some(em) = e.emotions() {
+                let happy = em.iter().find(|(n, _)| n == "happy").unwrap().1;
+                rows.push((d(44, 50) / d(23, 28), happy));
+            }
+        }
+        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let q = rows.len() / 4;
+        let mean = |r: &[(f32, f32)]| r.iter().map(|x| x.1).sum::<f32>() / r.len() as f32;
+        (mean(&rows[..q]), mean(&rows[rows.len() - q..]), rows.len())
+    }
+
+    #[test]
+    fn happy_rises_when_the_mouth_is_wide() {
+        for (name, config) in [("mesh", TrackerConfig::default()), ("CLM", TrackerConfig::clm())] {
+            let (narrow, wide, n) = happy_by_mouth_width(config);
+            println!("{name}: happy {narrow:.3} on the narrowest-mouth quarter, {wide:.3} on the widest ({n} frames)");
+            assert!(wide > narrow + 0.05, "{name}: happy {wide:.3} (wide mouth) vs {narrow:.3} (narrow)");
+        }
+    }
+
     #[test]
     fn tracks_the_whole_demo_clip() {
         let (frames, with_fit, found, lost, errors) = track_clip(TrackerConfig::clm());

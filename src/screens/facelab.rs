@@ -1,5 +1,6 @@
 //! Face Lab: the live source with the fitted 71-point mesh, face box, per-point response
-//! heat-maps, the drift score, tracking rate and milliseconds per stage.
+//! heat-maps, the drift score, tracking rate and milliseconds per stage, and the emotion and
+//! gender read-out (`headroom-facelab`; N takes your resting face as neutral).
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
@@ -7,12 +8,14 @@ use headroom_capture::{CameraImage, CaptureStatus};
 use headroom_face::model::DrawPath;
 use headroom_face::shape::Similarity;
 use headroom_face::{FaceModelInfo, FaceSettings, FaceTracking};
+use headroom_facelab::{CaptureNeutral, FaceReadout};
 
 use super::{Screen, preview};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<LabView>()
         .add_systems(EguiPrimaryContextPass, facelab_ui.run_if(in_state(Screen::FaceLab)))
+        .add_systems(Update, neutral_on_n.run_if(in_state(Screen::FaceLab)))
         .add_systems(OnExit(Screen::FaceLab), |mut s: ResMut<FaceSettings>| s.keep_responses = false);
 }
 
@@ -40,6 +43,7 @@ fn facelab_ui(
     settings: Option<ResMut<FaceSettings>>,
     mut view: ResMut<LabView>,
     gpu: Option<Res<headroom_gpu::GpuStatus>>,
+    (readout, mut neutral): (Res<FaceReadout>, MessageWriter<CaptureNeutral>),
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     let mut root = preview::root_ui(&ctx, "facelab");
@@ -94,6 +98,8 @@ fn facelab_ui(
                 ui.end_row();
             }
         });
+        ui.separator();
+        expression_ui(ui, &readout, &mut neutral);
         ui.separator();
         ui.checkbox(&mut view.mesh, "Mesh");
         ui.checkbox(&mut view.points, "Points");
@@ -182,4 +188,47 @@ fn facelab_ui(
         }
     });
     Ok(())
+}
+
+/// N: the face now in view is this person's neutral face.
+fn neutral_on_n(keys: Res<ButtonInput<KeyCode>>, mut neutral: MessageWriter<CaptureNeutral>) {
+    if keys.just_pressed(KeyCode::KeyN) {
+        neutral.write(CaptureNeutral(true));
+    }
+}
+
+/// Bars for clmtrackr's six emotions and its gender guess, smoothed over ten frames.
+fn expression_ui(ui: &mut egui::Ui, readout: &FaceReadout, neutral: &mut MessageWriter<CaptureNeutral>) {
+    ui.strong("Expression");
+    if let Some(e) = &readout.error {
+        ui.colored_label(egui::Color32::YELLOW, format!("No read-out: {e}"));
+        return;
+    }
+    let Some(emotions) = &readout.emotions else {
+        ui.label("Waiting for ten frames of a face…");
+        return;
+    };
+    for (name, v) in emotions {
+        ui.horizontal(|ui| {
+            ui.add_sized([70.0, 16.0], egui::Label::new(name.as_str()));
+            ui.add(egui::ProgressBar::new(*v).desired_width(150.0).text(format!("{:.0} %", v * 100.0)));
+        });
+    }
+    if let Some(g) = &readout.gender {
+        let text: Vec<String> = g.iter().map(|(n, v)| format!("{n} {:.0} %", v * 100.0)).collect();
+        ui.label(format!("Gender guess: {}", text.join(", ")));
+    }
+    ui.horizontal(|ui| {
+        if ui.button("Neutral face (N)").on_hover_text("Take your resting face as neutral").clicked() {
+            neutral.write(CaptureNeutral(true));
+        }
+        if readout.has_neutral && ui.button("Forget").clicked() {
+            neutral.write(CaptureNeutral(false));
+        }
+    });
+    ui.label(if readout.has_neutral {
+        "Relative to your neutral face."
+    } else {
+        "Absolute (clmtrackr's): a resting face may not read neutral; press N."
+    });
 }

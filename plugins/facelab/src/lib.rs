@@ -1,0 +1,9 @@
+//! Face Lab: what the fitted face says. Core (no Bevy): [`classify`] — clmtrackr's emotion and
+//! gender classifiers (logistic regressions on the CLM's shape parameters) and a read-out that
+//! smooths them over frames and subtracts a per-person neutral face. [`plugin`] is the Bevy glue.
+
+pub mod classify;
+pub mod plugin;
+
+pub use classify::{Classifier, ClassifierError, Classifiers, Expression, Reading};
+pub use plugin::{CaptureNeutral, FaceLabPlugin, FaceReadout};
