@@ -941,6 +941,37 @@ fn space_typed_into_a_path_field_is_not_a_calibration() {
 }
 
 #[test]
+fn a_snapshot_of_face_lab_is_saved_as_png() {
+    if !require_gpu("a_snapshot_of_face_lab_is_saved_as_png") {
+        return;
+    }
+    let dir = config_dir("snapshots");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut app, _target) = offscreen_app(Screen::FaceLab);
+    app.insert_resource(headroom::screens::snapshot::SnapshotDir(dir.clone()));
+    for _ in 0..5 {
+        app.update();
+    }
+    press(&mut app, KeyCode::KeyS, Key::Character("s".into()));
+    let t0 = std::time::Instant::now();
+    let saved = loop {
+        app.update();
+        if let Some(r) = app.world().resource::<headroom::screens::snapshot::SnapshotStatus>().last.clone() {
+            break r.expect("the snapshot is saved");
+        }
+        assert!(t0.elapsed().as_secs() < 60, "no snapshot after 60 s");
+    };
+    let img = image::open(&saved).expect("a PNG");
+    assert_eq!((img.width(), img.height()), (1280, 800), "{saved}");
+    // Not blank: the UI panel and the preview differ from the clear colour.
+    let rgb = img.to_rgb8();
+    let distinct: std::collections::HashSet<[u8; 3]> = rgb.pixels().step_by(97).map(|p| p.0).collect();
+    assert!(distinct.len() > 20, "only {} colours in {saved}", distinct.len());
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+}
+
+#[test]
 fn facekat_renders_its_obstacle_field() {
     if !require_gpu("facekat render") {
         return;

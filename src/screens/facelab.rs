@@ -10,6 +10,7 @@ use headroom_face::shape::Similarity;
 use headroom_face::{FaceModelInfo, FaceSettings, FaceTracking};
 use headroom_facelab::{CaptureNeutral, FaceReadout};
 
+use super::snapshot::{SnapshotStatus, TakeSnapshot};
 use super::{Screen, preview};
 
 pub(super) fn plugin(app: &mut App) {
@@ -44,12 +45,24 @@ fn facelab_ui(
     mut view: ResMut<LabView>,
     gpu: Option<Res<headroom_gpu::GpuStatus>>,
     (readout, mut neutral): (Res<FaceReadout>, MessageWriter<CaptureNeutral>),
+    (snapshot, mut snap): (Res<SnapshotStatus>, MessageWriter<TakeSnapshot>),
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     let mut root = preview::root_ui(&ctx, "facelab");
     egui::Panel::right("facelab_panel").default_size(280.0).show(&mut root, |ui| {
         ui.heading("Face Lab");
         ui.label("Esc: menu");
+        ui.horizontal(|ui| {
+            if ui.button("Snapshot (S)").on_hover_text("Save a PNG of this view").clicked() {
+                snap.write(TakeSnapshot("facelab"));
+            }
+            match &snapshot.last {
+                _ if snapshot.pending => ui.label("saving…"),
+                Some(Ok(p)) => ui.label(format!("saved {p}")),
+                Some(Err(e)) => ui.colored_label(egui::Color32::YELLOW, e),
+                None => ui.label(""),
+            };
+        });
         ui.separator();
         let Some(t) = tracking.as_deref() else {
             ui.label("Face tracking is not running.");
@@ -190,10 +203,17 @@ fn facelab_ui(
     Ok(())
 }
 
-/// N: the face now in view is this person's neutral face.
-fn neutral_on_n(keys: Res<ButtonInput<KeyCode>>, mut neutral: MessageWriter<CaptureNeutral>) {
+/// N: the face now in view is this person's neutral face. S: a snapshot of the view.
+fn neutral_on_n(
+    keys: Res<ButtonInput<KeyCode>>,
+    mut neutral: MessageWriter<CaptureNeutral>,
+    mut snap: MessageWriter<TakeSnapshot>,
+) {
     if keys.just_pressed(KeyCode::KeyN) {
         neutral.write(CaptureNeutral(true));
+    }
+    if keys.just_pressed(KeyCode::KeyS) {
+        snap.write(TakeSnapshot("facelab"));
     }
 }
 

@@ -5,6 +5,7 @@ mod facelab;
 mod menu;
 mod preview;
 mod settings;
+pub mod snapshot;
 pub use settings::{CalibrationForm, IMAGES_DIR_FIELD, VIDEO_PATH_FIELD};
 mod targets;
 
@@ -44,7 +45,7 @@ impl Plugin for ScreensPlugin {
             .add_systems(Startup, spawn_ui_camera)
             .add_observer(one_sample_count)
             .add_systems(Update, back_to_menu.run_if(not(in_state(Screen::Menu))))
-            .add_plugins((menu::plugin, settings::plugin, facelab::plugin, targets::plugin));
+            .add_plugins((menu::plugin, settings::plugin, facelab::plugin, targets::plugin, snapshot::plugin));
     }
 }
 
