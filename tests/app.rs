@@ -14,6 +14,10 @@ use headroom_capture::source::OpenOptions;
 use headroom_capture::{CaptureStatus, LatestFrame, SourceSpec, open_source};
 
 fn headless_app(start: Screen) -> App {
+    headless_app_with_store(start, None)
+}
+
+fn headless_app_with_store(start: Screen, store: Option<headroom::settings::SettingsStore>) -> App {
     let opts = OpenOptions::default();
     let source = open_source(&SourceSpec::Demo, opts).expect("the demo clip opens");
     build_app(AppConfig {
@@ -22,7 +26,7 @@ fn headless_app(start: Screen) -> App {
         notice: None,
         open_options: opts,
         settings: Settings::default(),
-        store: None,
+        store,
         headless: true,
         facekat_seed: Some(7),
         gallery: None,
@@ -96,20 +100,7 @@ fn switching_to_a_missing_file_keeps_the_source_and_says_why() {
 fn a_source_switch_is_saved_only_once_it_opens() {
     let dir = config_dir("switch");
     let store = headroom::settings::SettingsStore::in_dir(&dir);
-    let opts = OpenOptions::default();
-    let mut app = build_app(AppConfig {
-        start: Screen::Settings,
-        source: open_source(&SourceSpec::Demo, opts).expect("the demo clip opens"),
-        notice: None,
-        open_options: opts,
-        settings: Settings::default(),
-        store: Some(store.clone()),
-        headless: true,
-        facekat_seed: Some(7),
-        gallery: None,
-        compute: Default::default(),
-        tracker: Default::default(),
-    });
+    let mut app = headless_app_with_store(Screen::Settings, Some(store.clone()));
     app.update();
     // A mistyped path: the switch fails, nothing is saved, the saved source stays.
     app.world_mut().write_message(headroom_capture::SwitchSource(SourceSpec::Video("/no/such/clip.mp4".into())));

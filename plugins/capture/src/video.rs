@@ -169,12 +169,11 @@ impl VideoSource {
         Self::from_reader(Box::new(Cursor::new(bytes)), len, Path::new(name), name.to_string())
     }
 
-    fn from_reader(reader: Box<dyn ReadSeek>, size: u64, path: &Path, name: String) -> Result<Self, CaptureError> {
+    fn from_reader(mut reader: Box<dyn ReadSeek>, size: u64, path: &Path, name: String) -> Result<Self, CaptureError> {
         let bad = |reason: String| CaptureError::BadVideo { path: path.to_path_buf(), reason };
         if size == 0 {
             return Err(bad("the file is empty".into()));
         }
-        let mut reader = reader;
         crate::mp4check::check(&mut reader, size).map_err(bad)?;
         let mut reader =
             catch("MP4 header", || Mp4Reader::read_header(reader, size).map_err(|e| e.to_string())).map_err(bad)?;

@@ -587,11 +587,6 @@ mod props {
     use super::*;
     use proptest::prelude::*;
 
-    fn cases(divide: u32) -> ProptestConfig {
-        let n = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(256);
-        ProptestConfig::with_cases((n / divide).max(1))
-    }
-
     /// Whatever loads must detect on an image without panicking or looping.
     fn load_and_run(xml: &str) {
         if let Ok(c) = Cascade::from_xml(xml) {
@@ -612,7 +607,7 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(cases(1))]
+        #![proptest_config(crate::proptest_cases(1))]
         #[test]
         fn any_text_is_refused_or_runs(text in any::<String>()) {
             load_and_run(&text);
@@ -644,7 +639,7 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(cases(4))]
+        #![proptest_config(crate::proptest_cases(4))]
         #[test]
         fn the_bundled_cascade_with_bytes_changed(
             edits in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(b"0123456789-. <>/_e".to_vec())), 1..6),

@@ -35,6 +35,14 @@ pub use tracker::{
 /// The bundled CLM: clmtrackr's `model_pca_20_svm`, converted by `headroom convert clmtrackr`.
 pub static CLMTRACKR_MODEL: &str = include_str!("../../../assets/models/clmtrackr-pca20-svm.json");
 
+/// Property-test cases: `PROPTEST_CASES` (256 by default) divided by `divide`, at least 1
+/// (cases that parse a bundled file run fewer).
+#[cfg(test)]
+pub(crate) fn proptest_cases(divide: u32) -> proptest::test_runner::Config {
+    let n = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(256);
+    proptest::test_runner::Config::with_cases((n / divide).max(1))
+}
+
 /// The bundled model and cascade, parsed.
 pub fn default_tracker(config: TrackerConfig) -> Result<FaceTracker, String> {
     let model = ClmModel::from_json(CLMTRACKR_MODEL).map_err(|e| e.to_string())?;

@@ -343,11 +343,6 @@ mod props {
     use crate::image_ops::Gray;
     use proptest::prelude::*;
 
-    fn cases(divide: u32) -> ProptestConfig {
-        let n = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(256);
-        ProptestConfig::with_cases((n / divide).max(1))
-    }
-
     fn load_and_fit(text: &str) {
         let Ok(model) = ClmModel::from_json(text) else { return };
         let Ok(mut fitter) = Fitter::new(&model, FitConfig::default()) else { return };
@@ -404,7 +399,7 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(cases(1))]
+        #![proptest_config(crate::proptest_cases(1))]
         #[test]
         fn any_text_is_refused_or_fits(text in any::<String>()) {
             load_and_fit(&text);
@@ -417,7 +412,7 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(cases(4))]
+        #![proptest_config(crate::proptest_cases(4))]
         #[test]
         fn the_bundled_model_with_bytes_changed(
             edits in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(b"0123456789-.e,[]{}\"".to_vec())), 1..5),

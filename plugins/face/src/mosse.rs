@@ -125,11 +125,11 @@ impl Mosse {
             return None;
         }
         let cell = size / n as f32;
+        // Average k² samples per cell (a box filter of the cell).
+        let k = (cell.ceil() as usize).clamp(1, 8);
         let mut re = vec![0.0f64; n * n];
         for y in 0..n {
             for x in 0..n {
-                // Average a few samples per cell (a box filter of the cell).
-                let k = (cell.ceil() as usize).clamp(1, 8);
                 let mut sum = 0.0;
                 for sy in 0..k {
                     for sx in 0..k {

@@ -579,7 +579,9 @@ impl FaceTracker {
             let t = Instant::now();
             self.params = self.initial_params(img, face);
             self.last_fits = self.settle(img);
+            let ts = Instant::now();
             let mut score = self.scorer.score(img, &self.params);
+            out.times.score_ms = elapsed_ms(ts);
             if self.still && self.config.still_restarts {
                 // Beyond clmtrackr: fit from the other placement too, keep the more face-like.
                 let other = match self.config.placement {
@@ -599,8 +601,6 @@ impl FaceTracker {
                 }
             }
             out.times.fit_ms = elapsed_ms(t);
-            let t = Instant::now();
-            out.times.score_ms = elapsed_ms(t);
             self.tracking = true;
             self.scores = vec![score];
             self.frames_since_score = 0;

@@ -55,19 +55,25 @@ fn read_face(
     let seq = t.frame_seq;
     let Reader { expression, last_seq } = &mut *reader;
     let Some(e) = expression.as_mut() else { return };
+    let mut changed = false;
     if *last_seq != Some(seq) {
         *last_seq = Some(seq);
+        changed = true;
         match &t.fit {
             Some(fit) => e.push(&fit.params),
             None => e.clear(),
         }
     }
     for CaptureNeutral(on) in capture.read() {
+        changed = true;
         if *on {
             e.capture_neutral();
         } else {
             e.forget_neutral();
         }
+    }
+    if !changed {
+        return;
     }
     readout.emotions = e.emotions();
     readout.gender = e.gender();
