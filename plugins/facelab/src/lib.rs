@@ -3,7 +3,9 @@
 //! smooths them over frames and subtracts a per-person neutral face. [`plugin`] is the Bevy glue.
 
 pub mod classify;
+pub mod deform;
 pub mod plugin;
+pub mod warp;
 
 pub use classify::{Classifier, ClassifierError, Classifiers, Expression, Reading};
 pub use plugin::{CaptureNeutral, FaceLabPlugin, FaceReadout};
