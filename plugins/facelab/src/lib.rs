@@ -4,6 +4,7 @@
 
 pub mod classify;
 pub mod deform;
+pub mod faces;
 pub mod plugin;
 pub mod warp;
 
