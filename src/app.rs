@@ -37,6 +37,10 @@ pub struct AppConfig {
     pub headless: bool,
     /// FaceKat's seed (`headroom play --seed N`).
     pub facekat_seed: Option<u64>,
+    /// Face Lab's effect at start (`headroom facelab --effect`).
+    pub facelab_effect: Option<headroom_facelab::Effect>,
+    /// Face Lab's source face at start (`--face`): a photo path or a bundled face's name.
+    pub facelab_face: Option<String>,
     /// The gallery manifest (`headroom gallery PATH`); `None`: the bundled demo collection.
     pub gallery: Option<std::path::PathBuf>,
     /// Where the face tracker's patch responses run (`--compute`).
@@ -124,12 +128,22 @@ fn build(config: AppConfig, output: Output) -> App {
         .insert_resource(config.settings)
         .add_plugins(ScreensPlugin { start: config.start })
         .add_plugins(FaceKatPlugin { screen: Screen::FaceKat })
+        .insert_resource(headroom_facelab::LabEffect {
+            effect: config.facelab_effect.unwrap_or_default(),
+            want_source: config.facelab_face.clone().filter(|f| !std::path::Path::new(f).is_file()),
+            ..Default::default()
+        })
         .add_plugins(headroom_facelab::FaceLabPlugin)
         .insert_resource(GallerySource(config.gallery.unwrap_or_else(headroom_gallery::plugin::default_manifest)))
         .add_plugins(GalleryPlugin { screen: Screen::Gallery })
         .insert_resource(high)
         .insert_resource(FaceKatSeed(config.facekat_seed))
         .add_systems(Update, save_high_score);
+    if let Some(photo) = config.facelab_face.filter(|f| std::path::Path::new(f).is_file()) {
+        app.add_systems(Startup, move |mut add: MessageWriter<headroom_facelab::AddPhoto>| {
+            add.write(headroom_facelab::AddPhoto(photo.clone().into()));
+        });
+    }
     if !matches!(output, Output::Headless) {
         // Kernels on the render device: face responses (CPU or GPU, measured) and the gallery's
         // live relayout.

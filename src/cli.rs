@@ -98,6 +98,31 @@ impl Cli {
     }
 }
 
+/// Face Lab's effects, for `headroom facelab --effect`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabEffectArg {
+    /// Shape modes exaggerated (clmtrackr's caricature).
+    Caricature,
+    /// Shape modes offset by sliders and presets (clmtrackr's face deformer).
+    Deform,
+    /// A face image warped onto yours.
+    Mask,
+    /// A face warped onto yours and Poisson-blended into the frame.
+    Swap,
+}
+
+impl LabEffectArg {
+    pub fn effect(self) -> headroom_facelab::Effect {
+        use headroom_facelab::Effect;
+        match self {
+            LabEffectArg::Caricature => Effect::Caricature,
+            LabEffectArg::Deform => Effect::Deform,
+            LabEffectArg::Mask => Effect::Mask,
+            LabEffectArg::Swap => Effect::Substitute,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug, Clone, PartialEq)]
 pub enum Command {
     /// Open straight into FaceKat, the head-steered game.
@@ -114,7 +139,15 @@ pub enum Command {
         manifest: Option<PathBuf>,
     },
     /// Open straight into the Face Lab.
-    Facelab,
+    Facelab {
+        /// Start with this effect on (the panel switches it too).
+        #[arg(long, value_enum)]
+        effect: Option<LabEffectArg>,
+        /// The face for mask and swap: a photo (PNG/JPEG; fitted at start) or the name of a
+        /// bundled face ("average", "alboni", "morgan").
+        #[arg(long, value_name = "PHOTO|NAME")]
+        face: Option<String>,
+    },
     /// Open straight into the head-coupled window demo (a room behind the screen).
     Window,
     /// List the webcams this machine offers.

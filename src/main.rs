@@ -47,6 +47,8 @@ fn main() {
         store,
         headless: false,
         facekat_seed: None,
+        facelab_effect: None,
+        facelab_face: None,
         gallery: None,
         compute: Default::default(),
         tracker: if query.contains("landmarks=mesh") {
@@ -126,7 +128,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Play { .. }) => Screen::FaceKat,
         Some(Command::Gallery { .. }) => Screen::Gallery,
-        Some(Command::Facelab) => Screen::FaceLab,
+        Some(Command::Facelab { .. }) => Screen::FaceLab,
         Some(Command::Window) => Screen::Targets,
         Some(Command::Cameras | Command::Fit { .. } | Command::Convert { .. } | Command::BuildGallery { .. })
         | None => Screen::Menu,
@@ -136,6 +138,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Some(headroom_gallery::plugin::resolve_manifest(p).map_err(anyhow::Error::msg)?)
         }
         _ => None,
+    };
+    let (facelab_effect, facelab_face) = match &cli.command {
+        Some(Command::Facelab { effect, face }) => (effect.map(|e| e.effect()), face.clone()),
+        _ => (None, None),
     };
     let facekat_seed = match cli.command {
         Some(Command::Play { seed }) => seed,
@@ -150,6 +156,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         store,
         headless: false,
         facekat_seed,
+        facelab_effect,
+        facelab_face,
         gallery,
         compute: cli.compute,
         tracker: cli.tracker_config(),

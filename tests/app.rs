@@ -29,6 +29,8 @@ fn headless_app_with_store(start: Screen, store: Option<headroom::settings::Sett
         store,
         headless: true,
         facekat_seed: Some(7),
+        facelab_effect: None,
+        facelab_face: None,
         gallery: None,
         compute: Default::default(),
         tracker: Default::default(),
@@ -494,6 +496,8 @@ fn facekat_runs_to_game_over_and_saves_the_high_score() {
         store: Some(store.clone()),
         headless: true,
         facekat_seed: Some(7),
+        facelab_effect: None,
+        facelab_face: None,
         gallery: None,
         compute: Default::default(),
         tracker: Default::default(),
@@ -718,6 +722,8 @@ fn offscreen_app(start: Screen) -> (App, Handle<Image>) {
             store: None,
             headless: false,
             facekat_seed: Some(7),
+            facelab_effect: None,
+            facelab_face: None,
             gallery: None,
             compute: headroom_gpu::ComputeChoice::Cpu,
             tracker: Default::default(),
@@ -1103,4 +1109,68 @@ fn build_gallery_killed_at_random_moments_resumes_to_the_clean_result() {
     want.sort();
     assert_eq!(left, want);
     std::fs::remove_dir_all(&root).ok();
+}
+
+/// Face swap in the running app on the demo clip: blends arrive for successive tracked frames,
+/// on the GPU (the kernel dispatched in the render graph, straight into the shown texture) and
+/// then on the CPU path, while the tracker keeps tracking; the blend covers the face with opaque
+/// pixels and leaves the rest of its crop transparent.
+#[test]
+fn face_swap_blends_tracked_frames_on_the_gpu_and_the_cpu() {
+    use headroom_facelab::{BlendOn, BlendView, Effect, LabEffect, SourceFaces};
+    if !require_gpu("face swap") {
+        return;
+    }
+    let (mut app, _target) = offscreen_app(Screen::FaceLab);
+    app.world_mut().resource_mut::<LabEffect>().effect = Effect::Substitute;
+    app.update();
+    let t0 = std::time::Instant::now();
+    let wait_for = |app: &mut App, engine: &str, count: u64| -> (u64, u64) {
+        let start = app.world().resource::<BlendView>().blends;
+        let frames0 = app.world().resource::<headroom_face::FaceTracking>().frames;
+        loop {
+            app.update();
+            let v = app.world().resource::<BlendView>();
+            if v.engine == engine && v.blends >= start + count {
+                let frames = app.world().resource::<headroom_face::FaceTracking>().frames;
+                return (v.blends - start, frames - frames0);
+            }
+            assert!(
+                t0.elapsed().as_secs() < 240,
+                "{engine}: only {} blends ({:?}); faces: {:?}",
+                v.blends - start,
+                v.error,
+                app.world().resource::<SourceFaces>().problems
+            );
+        }
+    };
+    let (blends, tracked) = wait_for(&mut app, "gpu", 6);
+    eprintln!("face swap on the gpu: {blends} blends while {tracked} frames were tracked");
+    assert!(tracked >= blends, "the tracker stalled: {tracked} frames tracked for {blends} blends");
+    let seq_gpu = app.world().resource::<BlendView>().frame_seq;
+    app.world_mut().resource_mut::<LabEffect>().blend_on = BlendOn::Cpu;
+    let (blends, tracked) = wait_for(&mut app, "cpu", 4);
+    eprintln!("face swap on the cpu: {blends} blends while {tracked} frames were tracked");
+    assert!(tracked >= blends);
+    let view = app.world().resource::<BlendView>().clone();
+    assert!(view.frame_seq > seq_gpu, "blends are of new frames");
+    let rect = view.rect.expect("a blend is shown");
+    let images = app.world().resource::<Assets<Image>>();
+    let data = images.get(&view.image).and_then(|i| i.data.clone()).expect("the CPU blend's pixels");
+    let [tw, th] = view.texture_size.map(|v| v as usize);
+    assert_eq!(data.len(), tw * th * 4);
+    assert!(tw >= rect.width && th >= rect.height);
+    let opaque = (0..rect.height)
+        .flat_map(|y| (0..rect.width).map(move |x| (y * tw + x) * 4 + 3))
+        .filter(|&i| data[i] == 255)
+        .count();
+    // Nothing outside the blend's corner of the texture.
+    assert_eq!(data.chunks_exact(4).filter(|p| p[3] == 255).count(), opaque);
+    let share = opaque as f64 / (rect.width * rect.height) as f64;
+    eprintln!("blend {}×{} at ({}, {}): {:.0} % opaque", rect.width, rect.height, rect.x, rect.y, share * 100.0);
+    assert!((0.3..0.95).contains(&share), "the face covers {:.0} % of its crop", share * 100.0);
+    // Off again: nothing is shown.
+    app.world_mut().resource_mut::<LabEffect>().effect = Effect::None;
+    app.update();
+    assert!(app.world().resource::<BlendView>().rect.is_none());
 }

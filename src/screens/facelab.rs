@@ -1,6 +1,9 @@
 //! Face Lab: the live source with the fitted 71-point mesh, face box, per-point response
-//! heat-maps, the drift score, tracking rate and milliseconds per stage, and the emotion and
-//! gender read-out (`headroom-facelab`; N takes your resting face as neutral).
+//! heat-maps, the drift score, tracking rate and milliseconds per stage, the emotion and
+//! gender read-out (`headroom-facelab`; N takes your resting face as neutral), and the effects:
+//! caricature, deformation, masks and face swap (Poisson-blended every tracked frame). The warps
+//! are drawn here as textured egui meshes (vertices at the deformed points, UVs at the fitted
+//! points in the camera texture or a source face's points in its image).
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
@@ -8,7 +11,10 @@ use headroom_capture::{CameraImage, CaptureStatus};
 use headroom_face::model::DrawPath;
 use headroom_face::shape::Similarity;
 use headroom_face::{FaceModelInfo, FaceSettings, FaceTracking};
-use headroom_facelab::{CaptureNeutral, FaceReadout};
+use headroom_facelab::deform::{Deformation, PRESETS, slider_range};
+use headroom_facelab::{
+    AddPhoto, BlendOn, BlendView, CaptureNeutral, Effect, EffectWarp, FaceReadout, LabEffect, LabShape, SourceFaces,
+};
 
 use super::snapshot::{SnapshotStatus, TakeSnapshot};
 use super::{Screen, preview};
@@ -16,7 +22,7 @@ use super::{Screen, preview};
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<LabView>()
         .add_systems(EguiPrimaryContextPass, facelab_ui.run_if(in_state(Screen::FaceLab)))
-        .add_systems(Update, neutral_on_n.run_if(in_state(Screen::FaceLab)))
+        .add_systems(Update, neutral_on_n.run_if(in_state(Screen::FaceLab)).run_if(not(super::settings::typing)))
         .add_systems(OnExit(Screen::FaceLab), |mut s: ResMut<FaceSettings>| s.keep_responses = false);
 }
 
@@ -34,6 +40,17 @@ impl Default for LabView {
     }
 }
 
+#[derive(bevy::ecs::system::SystemParam)]
+struct FxParams<'w, 's> {
+    effect: ResMut<'w, LabEffect>,
+    faces: Res<'w, SourceFaces>,
+    warp: Res<'w, EffectWarp>,
+    blend: Option<Res<'w, BlendView>>,
+    shape: Res<'w, LabShape>,
+    add_photo: MessageWriter<'w, AddPhoto>,
+    photo_path: Local<'s, String>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn facelab_ui(
     mut contexts: EguiContexts,
@@ -46,7 +63,9 @@ fn facelab_ui(
     gpu: Option<Res<headroom_gpu::GpuStatus>>,
     (readout, mut neutral): (Res<FaceReadout>, MessageWriter<CaptureNeutral>),
     (snapshot, mut snap): (Res<SnapshotStatus>, MessageWriter<TakeSnapshot>),
+    fx: FxParams,
 ) -> Result {
+    let FxParams { mut effect, faces, warp, blend, shape, mut add_photo, mut photo_path } = fx;
     let ctx = contexts.ctx_mut()?.clone();
     let mut root = preview::root_ui(&ctx, "facelab");
     egui::Panel::right("facelab_panel").default_size(280.0).show(&mut root, |ui| {
@@ -112,8 +131,13 @@ fn facelab_ui(
             }
         });
         ui.separator();
+        effects_ui(ui, &mut effect, &faces, &blend, &shape, &mut add_photo, &mut photo_path);
+        ui.separator();
         expression_ui(ui, &readout, &mut neutral);
         ui.separator();
+        if effect.effect != Effect::None {
+            ui.small("(overlays hidden while an effect is on)");
+        }
         ui.checkbox(&mut view.mesh, "Mesh");
         ui.checkbox(&mut view.points, "Points");
         ui.checkbox(&mut view.mesh_points, "Mesh's 468 points");
@@ -138,7 +162,9 @@ fn facelab_ui(
         let painter = ui.painter_at(rect);
         let green = egui::Color32::from_rgb(130, 255, 50);
         let yellow = egui::Color32::from_rgb(255, 220, 0);
-        if let Some(b) = t.fit.as_ref().map(|f| f.face_box).or(t.fallback_box) {
+        if let Some(b) = t.fit.as_ref().map(|f| f.face_box).or(t.fallback_box)
+            && effect.effect == Effect::None
+        {
             let r = egui::Rect::from_min_size(
                 to_screen([b.x as f32, b.y as f32]),
                 egui::vec2(b.w as f32 * k, b.h as f32 * k),
@@ -146,7 +172,11 @@ fn facelab_ui(
             painter.rect_stroke(r, 0.0, egui::Stroke::new(1.5, yellow), egui::StrokeKind::Middle);
         }
         let Some(fit) = &t.fit else { return };
+        draw_effect(&painter, &mut contexts, &image, &warp, &blend, effect.effect, to_screen, k);
+        // The effect is the picture; the overlays would hide it.
+        let overlays = effect.effect == Effect::None;
         if view.heatmap
+            && overlays
             && let Some(resp) = &t.responses
         {
             let search = t.search;
@@ -175,6 +205,7 @@ fn facelab_ui(
             }
         }
         if view.mesh
+            && overlays
             && let Some(info) = info.as_deref()
         {
             let stroke = egui::Stroke::new(1.0, green.gamma_multiply(0.6));
@@ -189,12 +220,12 @@ fn facelab_ui(
                 }
             }
         }
-        if let (true, Some(mesh)) = (view.mesh_points, &fit.mesh) {
+        if let (true, Some(mesh)) = (view.mesh_points && overlays, &fit.mesh) {
             for p in mesh {
                 painter.circle_filled(to_screen([p[0], p[1]]), 1.0, egui::Color32::from_rgb(120, 200, 255));
             }
         }
-        if view.points {
+        if view.points && overlays {
             for p in &fit.points {
                 painter.circle_filled(to_screen(*p), 2.0, egui::Color32::WHITE);
             }
@@ -251,4 +282,157 @@ fn expression_ui(ui: &mut egui::Ui, readout: &FaceReadout, neutral: &mut Message
     } else {
         "Absolute (clmtrackr's): a resting face may not read neutral; press N."
     });
+}
+
+/// The text field for a photo path (so a test can focus it).
+pub const PHOTO_PATH_FIELD: &str = "facelab_photo_path";
+
+/// The effect picker and its controls.
+fn effects_ui(
+    ui: &mut egui::Ui,
+    fx: &mut LabEffect,
+    faces: &SourceFaces,
+    blend: &Option<Res<BlendView>>,
+    shape: &LabShape,
+    add_photo: &mut MessageWriter<AddPhoto>,
+    photo_path: &mut String,
+) {
+    ui.strong("Effect");
+    ui.horizontal_wrapped(|ui| {
+        for e in Effect::ALL {
+            ui.selectable_value(&mut fx.effect, e, e.label());
+        }
+    });
+    match fx.effect {
+        Effect::None => {}
+        Effect::Caricature => {
+            ui.add(egui::Slider::new(&mut fx.exaggerate, 0.0..=6.0).text("exaggeration"))
+                .on_hover_text("1: your face as it is; shape modes 3–20 multiplied, head turn kept");
+        }
+        Effect::Deform => {
+            let Some(s) = shape.0.as_ref() else {
+                ui.label("No shape model.");
+                return;
+            };
+            ui.horizontal(|ui| {
+                egui::ComboBox::from_id_salt("deform_preset").selected_text("Preset…").show_ui(ui, |ui| {
+                    for (name, _) in PRESETS {
+                        if ui.selectable_label(false, name).clicked()
+                            && let Some(d) = Deformation::preset(name, s.m)
+                        {
+                            fx.deformation = d;
+                        }
+                    }
+                });
+                if ui.button("Reset").clicked() {
+                    fx.deformation = Deformation::identity(s.m);
+                }
+            });
+            egui::ScrollArea::vertical().max_height(180.0).show(ui, |ui| {
+                for (k, o) in fx.deformation.offsets.iter_mut().enumerate() {
+                    let mode = k + headroom_facelab::deform::FIRST_MODE;
+                    let r = slider_range(s, mode);
+                    ui.add(egui::Slider::new(o, -r..=r).text(format!("mode {mode}")));
+                }
+            });
+        }
+        Effect::Mask | Effect::Substitute => {
+            if faces.loading {
+                ui.label("Fitting the bundled faces…");
+            }
+            let name = faces.faces.get(fx.source).map_or("—", |f| f.name.as_str());
+            egui::ComboBox::from_label("face").selected_text(name).show_ui(ui, |ui| {
+                for (i, f) in faces.faces.iter().enumerate() {
+                    ui.selectable_value(&mut fx.source, i, &f.name);
+                }
+            });
+            if let Some(f) = faces.faces.get(fx.source) {
+                ui.small(&f.credit);
+            }
+            if cfg!(not(target_arch = "wasm32")) {
+                ui.horizontal(|ui| {
+                    ui.add(
+                        egui::TextEdit::singleline(photo_path)
+                            .id(egui::Id::new(PHOTO_PATH_FIELD))
+                            .hint_text("photo path (PNG/JPEG)")
+                            .desired_width(170.0),
+                    );
+                    if ui.button("Add").clicked() && !photo_path.trim().is_empty() {
+                        add_photo.write(AddPhoto(photo_path.trim().into()));
+                    }
+                });
+            }
+            for p in &faces.problems {
+                ui.colored_label(egui::Color32::YELLOW, p);
+            }
+            if fx.effect == Effect::Substitute {
+                ui.horizontal(|ui| {
+                    ui.label("Blend on:");
+                    ui.radio_value(&mut fx.blend_on, BlendOn::Auto, "GPU if it can");
+                    ui.radio_value(&mut fx.blend_on, BlendOn::Cpu, "CPU");
+                });
+                if let Some(b) = blend.as_deref() {
+                    if b.blends > 0 {
+                        ui.label(format!(
+                            "Poisson blend on {}: {:.1} blends/s, {:.1} ms on the task pool, {} so far",
+                            b.engine, b.fps, b.prepare_ms, b.blends
+                        ));
+                    } else {
+                        ui.label("Waiting for a face…");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Caricature, Deform and Mask as a textured mesh over the preview; Face swap's blend as an
+/// image over the face.
+#[allow(clippy::too_many_arguments)]
+fn draw_effect(
+    painter: &egui::Painter,
+    contexts: &mut EguiContexts,
+    camera: &CameraImage,
+    warp: &EffectWarp,
+    blend: &Option<Res<BlendView>>,
+    effect: Effect,
+    to_screen: impl Fn([f32; 2]) -> egui::Pos2,
+    k: f32,
+) {
+    match effect {
+        Effect::Caricature | Effect::Deform | Effect::Mask if !warp.points.is_empty() => {
+            let handle = warp.texture.as_ref().map_or(camera.0.id(), |h| h.id());
+            let tex = contexts.add_image(bevy_egui::EguiTextureHandle::Weak(handle));
+            let mut mesh = egui::Mesh::with_texture(tex);
+            let [uw, uh] = warp.uv_size;
+            for (p, q) in warp.points.iter().zip(&warp.uv_points) {
+                mesh.vertices.push(egui::epaint::Vertex {
+                    pos: to_screen(*p),
+                    uv: egui::pos2(q[0] / uw.max(1.0), q[1] / uh.max(1.0)),
+                    color: egui::Color32::WHITE,
+                });
+            }
+            let n = mesh.vertices.len();
+            for t in warp.triangles.iter().filter(|t| t.iter().all(|&i| i < n)) {
+                mesh.indices.extend(t.iter().map(|&i| i as u32));
+            }
+            painter.add(egui::Shape::mesh(mesh));
+        }
+        Effect::Substitute => {
+            let Some(b) = blend.as_deref() else { return };
+            let Some(r) = b.rect else { return };
+            let tex = contexts.add_image(bevy_egui::EguiTextureHandle::Weak(b.image.id()));
+            let rect = egui::Rect::from_min_size(
+                to_screen([r.x as f32, r.y as f32]),
+                egui::vec2(r.width as f32 * k, r.height as f32 * k),
+            );
+            let [tw, th] = b.texture_size.map(|v| v.max(1) as f32);
+            let uv = egui::Rect::from_min_max(
+                egui::pos2(0.0, 0.0),
+                egui::pos2((r.width as f32 / tw).min(1.0), (r.height as f32 / th).min(1.0)),
+            );
+            painter.image(tex, rect, uv, egui::Color32::WHITE);
+        }
+        _ => {}
+    }
 }

@@ -185,7 +185,7 @@ fn save(settings: &Settings, store: Option<&SettingsStore>) -> String {
 
 /// Whether a text field has the keyboard: Space typed into it (a path with a space) is text,
 /// not a calibration.
-fn typing(egui_input: Option<Res<EguiWantsInput>>) -> bool {
+pub(super) fn typing(egui_input: Option<Res<EguiWantsInput>>) -> bool {
     egui_input.is_some_and(|e| e.wants_any_keyboard_input())
 }
 

@@ -187,7 +187,13 @@ mod tests {
             let f = f.as_ref().unwrap();
             assert_eq!(f.points.len(), 71);
             // The points lie inside the image, and the eyes (27, 32) sit above the mouth (57).
-            assert!(f.points.iter().all(|p| p[0] >= 0.0 && p[1] >= 0.0 && p[0] < f.image.width as f32 && p[1] < f.image.height as f32), "{}", f.name);
+            assert!(
+                f.points
+                    .iter()
+                    .all(|p| p[0] >= 0.0 && p[1] >= 0.0 && p[0] < f.image.width as f32 && p[1] < f.image.height as f32),
+                "{}",
+                f.name
+            );
             assert!(f.points[27][1] < f.points[57][1] && f.points[32][1] < f.points[57][1], "{}", f.name);
             eprintln!("{}: face {:.0} px wide", f.name, f.points[14][0] - f.points[0][0]);
         }
@@ -217,7 +223,15 @@ mod tests {
         let mut frame = Rgba::new(640, 480);
         frame.data.iter_mut().for_each(|b| *b = 90);
         let pts: Vec<[f32; 2]> = avg.points.iter().map(|p| [p[0] * 0.5 + 150.0, p[1] * 0.5 + 100.0]).collect();
-        let b = prepare_blend(&frame, &pts, &avg, &headroom_face::model::ClmModel::from_json(headroom_face::CLMTRACKR_MODEL).unwrap().triangles, 2, 64).unwrap();
+        let b = prepare_blend(
+            &frame,
+            &pts,
+            &avg,
+            &headroom_face::model::ClmModel::from_json(headroom_face::CLMTRACKR_MODEL).unwrap().triangles,
+            2,
+            64,
+        )
+        .unwrap();
         assert_eq!(b.rect.width % 64, 0);
         assert!(b.problem.unknowns() > 10_000, "{}", b.problem.unknowns());
         let (_, rgba) = poisson::blend_cpu(&b.problem, 40);

@@ -4,9 +4,11 @@
 
 pub mod classify;
 pub mod deform;
+pub mod effects;
 pub mod faces;
 pub mod plugin;
 pub mod warp;
 
 pub use classify::{Classifier, ClassifierError, Classifiers, Expression, Reading};
+pub use effects::{AddPhoto, BlendOn, BlendView, Effect, EffectWarp, LabEffect, LabShape, SourceFaces};
 pub use plugin::{CaptureNeutral, FaceLabPlugin, FaceReadout};

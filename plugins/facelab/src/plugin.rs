@@ -42,6 +42,7 @@ impl Plugin for FaceLabPlugin {
             .insert_resource(FaceReadout { error, ..default() })
             .add_message::<CaptureNeutral>()
             .add_systems(Update, read_face);
+        crate::effects::build(app);
     }
 }
 

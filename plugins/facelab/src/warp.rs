@@ -75,7 +75,10 @@ pub fn with_ring(points: &[[f32; 2]]) -> Vec<[f32; 2]> {
     }
     let c = points[RING_CENTRE];
     // Ring point `n + i` belongs to outline point `i` (the outline is points 0…22).
-    out.extend((0..OUTLINE.len()).map(|i| [(points[i][0] - c[0]) * RING_SCALE + c[0], (points[i][1] - c[1]) * RING_SCALE + c[1]]));
+    out.extend(
+        (0..OUTLINE.len())
+            .map(|i| [(points[i][0] - c[0]) * RING_SCALE + c[0], (points[i][1] - c[1]) * RING_SCALE + c[1]]),
+    );
     out
 }
 
@@ -197,8 +200,8 @@ pub fn warp(
                 let sy = w0 * s[0][1] + w1 * s[1][1] + w2 * s[2][1];
                 let v = src.sample(sx, sy);
                 let i = py as usize * rect.width + px as usize;
-                for c in 0..4 {
-                    image.data[i * 4 + c] = v[c].round().clamp(0.0, 255.0) as u8;
+                for (d, c) in image.data[i * 4..i * 4 + 4].iter_mut().zip(v) {
+                    *d = c.round().clamp(0.0, 255.0) as u8;
                 }
                 mask[i] = 1;
             }
@@ -298,8 +301,8 @@ mod tests {
             // Where the pixel came from: A⁻¹(q − t).
             let (sx, sy) = ((d * qx - b * qy) / det, (-c * qx + a * qy) / det);
             let want = img.sample(sx, sy);
-            for ch in 0..3 {
-                worst = worst.max((f32::from(w.image.data[i * 4 + ch]) - want[ch]).abs());
+            for (got, want) in w.image.data[i * 4..i * 4 + 3].iter().zip(want) {
+                worst = worst.max((f32::from(*got) - want).abs());
             }
         }
         assert!(worst <= 1.0, "affine warp off by {worst}");
@@ -327,7 +330,7 @@ mod tests {
         let img = textured(50, 50);
         let rect = PixelRect::around(&ring, 0.0, 300, 300).unwrap();
         let w = warp(&img, &ring, &bad, &tris, rect);
-        assert!(w.mask.iter().any(|&m| m == 1));
+        assert!(w.mask.contains(&1));
         assert!(PixelRect::around(&[[f32::NAN, 1.0]], 1.0, 10, 10).is_none());
         assert!(PixelRect::around(&[[50.0, 50.0]], 1.0, 10, 10).is_none());
     }

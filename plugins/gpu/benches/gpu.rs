@@ -156,4 +156,27 @@ fn main() {
         rows.push((format!("n={n} 3D (per iteration)"), cpu, gpu_ms));
     }
     report("t-SNE (CPU Barnes–Hut vs GPU exact)", &rows);
+
+    // Poisson blending: face-sized crops (a face in a 640×480 frame is about 200×250), the
+    // coarse-to-fine start on the CPU (shared by both), then Face Lab's 60 sweeps + compose.
+    let kernel = headroom_gpu::poisson::kernel(&gpu.device);
+    let mut rows = Vec::new();
+    for (w, h) in [(128usize, 160usize), (192, 256), (256, 320), (384, 448)] {
+        use headroom_gpu::poisson;
+        let (p, _) = poisson::synthetic_case(w, h);
+        let start_ms = median_ms(|| drop(std::hint::black_box(poisson::initial_guess(&p))), 10);
+        let h0 = poisson::initial_guess(&p);
+        let cpu = median_ms(
+            || {
+                let mut hh = h0.clone();
+                poisson::sor(w, &p.mask, &mut hh, 60, poisson::OMEGA);
+                std::hint::black_box(poisson::compose(&p, &hh));
+            },
+            10,
+        );
+        let run = poisson::GpuPoisson::new(&gpu.device, &kernel, w, h);
+        let gpu_ms = median_ms(|| drop(std::hint::black_box(run.run(&gpu, &kernel, &p, &h0, 60).unwrap())), 10);
+        rows.push((format!("{w}x{h} ({} unknowns; start {start_ms:.2} ms on the CPU)", p.unknowns()), cpu, gpu_ms));
+    }
+    report("Poisson blend (60 sweeps + compose)", &rows);
 }

@@ -49,7 +49,13 @@ pub struct Problem {
 
 impl Problem {
     /// From RGBA8 source and target crops and a 0/1 mask; the border is taken out of the mask.
-    pub fn new(width: usize, height: usize, source: &[u8], target: &[u8], mask: &[u8]) -> Result<Problem, PoissonError> {
+    pub fn new(
+        width: usize,
+        height: usize,
+        source: &[u8],
+        target: &[u8],
+        mask: &[u8],
+    ) -> Result<Problem, PoissonError> {
         if width < 3 || height < 3 {
             return Err(PoissonError::TooSmall(width, height));
         }
@@ -194,6 +200,7 @@ pub fn compose(p: &Problem, h: &[[f32; 4]]) -> Vec<u8> {
 }
 
 /// The largest `|Δh|` over the unknowns (0 when solved), per grey level.
+#[allow(clippy::needless_range_loop)] // channels of neighbouring pixels: indices read best
 pub fn residual(p: &Problem, h: &[[f32; 4]]) -> f32 {
     let w = p.width;
     let mut worst = 0.0f32;
@@ -209,6 +216,7 @@ pub fn residual(p: &Problem, h: &[[f32; 4]]) -> f32 {
 /// RMS over neighbour pairs across the seam (one pixel inside, one outside) of the difference
 /// between the result's step and the source's step there, grey levels: what the seam costs the
 /// pasted face's gradients. For a plain paste it is the target − source mismatch at the seam.
+#[allow(clippy::needless_range_loop)]
 pub fn seam_error(p: &Problem, result: &[[f32; 4]]) -> f32 {
     let w = p.width;
     let (mut sum, mut count) = (0.0f64, 0usize);
@@ -340,74 +348,79 @@ impl GpuPoisson {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// A busy source, and a target equal to source + a harmonic `h*` (x² − y² and a slope, whose
-    /// discrete Laplacian is exactly 0): the blend's exact answer is `source + h*` inside.
-    pub fn known_case(w: usize, h: usize) -> (Problem, Vec<[f32; 4]>) {
-        let mut src = vec![0u8; w * h * 4];
-        let mut tgt = vec![0u8; w * h * 4];
-        let mut exact = vec![[0.0f32; 4]; w * h];
-        let mut mask = vec![0u8; w * h];
-        let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
-        for y in 0..h {
-            for x in 0..w {
-                let i = y * w + x;
-                let (dx, dy) = (x as f32 - cx, y as f32 - cy);
-                for c in 0..3 {
-                    let g = 100.0 + 40.0 * ((x as f32 * 0.2 + c as f32).sin() * (y as f32 * 0.15).cos());
-                    let hs = [0.004 * (dx * dx - dy * dy), 0.3 * dx - 0.2 * dy + 10.0, -0.002 * dx * dy * 2.0][c];
-                    src[i * 4 + c] = g.round() as u8;
-                    exact[i][c] = hs;
-                    tgt[i * 4 + c] = (f32::from(src[i * 4 + c]) + hs).round().clamp(0.0, 255.0) as u8;
-                }
-                // An ellipse, like a face.
-                mask[i] = u8::from((dx / (0.4 * w as f32)).powi(2) + (dy / (0.45 * h as f32)).powi(2) < 1.0);
+/// For tests and benchmarks: a busy source, and a target equal to source + a harmonic `h*` (x² − y² and a slope, whose
+/// discrete Laplacian is exactly 0): the blend's exact answer is `source + h*` inside.
+pub fn synthetic_case(w: usize, h: usize) -> (Problem, Vec<[f32; 4]>) {
+    let mut src = vec![0u8; w * h * 4];
+    let mut tgt = vec![0u8; w * h * 4];
+    let mut exact = vec![[0.0f32; 4]; w * h];
+    let mut mask = vec![0u8; w * h];
+    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            let (dx, dy) = (x as f32 - cx, y as f32 - cy);
+            for c in 0..3 {
+                let g = 100.0 + 40.0 * ((x as f32 * 0.2 + c as f32).sin() * (y as f32 * 0.15).cos());
+                let hs = [0.004 * (dx * dx - dy * dy), 0.3 * dx - 0.2 * dy + 10.0, -0.002 * dx * dy * 2.0][c];
+                src[i * 4 + c] = g.round() as u8;
+                exact[i][c] = hs;
+                tgt[i * 4 + c] = (f32::from(src[i * 4 + c]) + hs).round().clamp(0.0, 255.0) as u8;
             }
+            // An ellipse, like a face.
+            mask[i] = u8::from((dx / (0.4 * w as f32)).powi(2) + (dy / (0.45 * h as f32)).powi(2) < 1.0);
         }
-        let mut p = Problem::new(w, h, &src, &tgt, &mask).unwrap();
-        // Exact, not rounded to grey levels, so the answer is exact too.
-        for (t, (g, e)) in p.target.iter_mut().zip(p.source.iter().zip(&exact)) {
-            *t = std::array::from_fn(|c| g[c] + e[c]);
-        }
-        (p, exact)
     }
+    let mut p = Problem::new(w, h, &src, &tgt, &mask).unwrap();
+    // Exact, not rounded to grey levels, so the answer is exact too.
+    for (t, (g, e)) in p.target.iter_mut().zip(p.source.iter().zip(&exact)) {
+        *t = std::array::from_fn(|c| g[c] + e[c]);
+    }
+    (p, exact)
+}
 
-    /// Largest |h − h*| inside the mask.
-    pub fn error(p: &Problem, h: &[[f32; 4]], exact: &[[f32; 4]]) -> f32 {
-        (0..p.mask.len())
-            .filter(|&i| p.mask[i] != 0)
-            .flat_map(|i| (0..3).map(move |c| (i, c)))
-            .map(|(i, c)| (h[i][c] - exact[i][c]).abs())
-            .fold(0.0, f32::max)
-    }
+/// Largest |h − h*| inside the mask.
+pub fn max_error(p: &Problem, h: &[[f32; 4]], exact: &[[f32; 4]]) -> f32 {
+    (0..p.mask.len())
+        .filter(|&i| p.mask[i] != 0)
+        .flat_map(|i| (0..3).map(move |c| (i, c)))
+        .map(|(i, c)| (h[i][c] - exact[i][c]).abs())
+        .fold(0.0, f32::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn the_cpu_blend_converges_to_the_known_solution() {
-        let (p, exact) = known_case(160, 190);
+        let (p, exact) = synthetic_case(160, 190);
         let h0 = initial_guess(&p);
-        let e0 = error(&p, &h0, &exact);
+        let e0 = max_error(&p, &h0, &exact);
         let mut last = e0;
         let mut h = h0.clone();
         for _ in 0..6 {
             sor(p.width, &p.mask, &mut h, 20, OMEGA);
-            let e = error(&p, &h, &exact);
+            let e = max_error(&p, &h, &exact);
             assert!(e <= last + 1e-3, "error rose {last} → {e}");
             last = e;
         }
-        eprintln!("poisson cpu 160×190: error {e0:.3} (cascade) → {last:.4} after 120 sweeps, residual {:.5}", residual(&p, &h));
+        eprintln!(
+            "poisson cpu 160×190: error {e0:.3} (cascade) → {last:.4} after 120 sweeps, residual {:.5}",
+            residual(&p, &h)
+        );
         assert!(last < 0.02, "not converged: {last}");
         assert!(e0 < 3.0, "cascade start too far: {e0}");
         // Without the cascade, the same sweeps from zero get nowhere near.
-        let mut cold: Vec<[f32; 4]> = (0..p.mask.len()).map(|i| if p.mask[i] == 0 { h0[i] } else { [0.0; 4] }).collect();
+        let mut cold: Vec<[f32; 4]> =
+            (0..p.mask.len()).map(|i| if p.mask[i] == 0 { h0[i] } else { [0.0; 4] }).collect();
         sor(p.width, &p.mask, &mut cold, 120, OMEGA);
-        let e_cold = error(&p, &cold, &exact);
+        let e_cold = max_error(&p, &cold, &exact);
         eprintln!("from zero instead: error {e_cold:.3} after 120 sweeps");
         assert!(e_cold > 1.0);
         // The seam: a plain paste breaks the source's gradients there, the blend keeps them.
-        let paste: Vec<[f32; 4]> = (0..p.mask.len()).map(|i| if p.mask[i] != 0 { p.source[i] } else { p.target[i] }).collect();
+        let paste: Vec<[f32; 4]> =
+            (0..p.mask.len()).map(|i| if p.mask[i] != 0 { p.source[i] } else { p.target[i] }).collect();
         let (s_paste, s_blend) = (seam_error(&p, &paste), seam_error(&p, &result(&p, &h)));
         eprintln!("seam gradient error: paste {s_paste:.2}, poisson {s_blend:.2} grey levels (RMS)");
         assert!(s_blend < 0.25 * s_paste);
