@@ -19,7 +19,8 @@ use headroom_capture::{open_source, open_with_fallback};
 /// clip with a notice once the browser answers), the start menu, assets over HTTP.
 /// `?source=demo` in the page address starts with the demo clip. The face tracker is the CLM
 /// (Haar + 71 points) unless `?landmarks=mesh`: the mesh runs on the page's own thread, and its
-/// cost there is not measured yet.
+/// cost there is not measured yet. `?effect=caricature|deform|mask|swap` starts Face Lab's effect
+/// (as `headroom facelab --effect`).
 #[cfg(target_arch = "wasm32")]
 fn main() {
     let open_options = OpenOptions::default();
@@ -47,7 +48,16 @@ fn main() {
         store,
         headless: false,
         facekat_seed: None,
-        facelab_effect: None,
+        facelab_effect: query.split(['?', '&']).find_map(|kv| kv.strip_prefix("effect=")).and_then(|e| {
+            use headroom_facelab::Effect;
+            Some(match e {
+                "caricature" => Effect::Caricature,
+                "deform" => Effect::Deform,
+                "mask" => Effect::Mask,
+                "swap" => Effect::Substitute,
+                _ => return None,
+            })
+        }),
         facelab_face: None,
         gallery: None,
         compute: Default::default(),

@@ -1122,17 +1122,35 @@ fn face_swap_blends_tracked_frames_on_the_gpu_and_the_cpu() {
         return;
     }
     let (mut app, _target) = offscreen_app(Screen::FaceLab);
+    // The tracker's rate without an effect, for the figure printed below (not asserted: the
+    // machine's load decides it).
+    let tracked = |app: &App| app.world().resource::<headroom_face::FaceTracking>().frames;
+    while tracked(&app) < 3 {
+        app.update();
+    }
+    let (f0, s0) = (tracked(&app), std::time::Instant::now());
+    while s0.elapsed().as_secs_f64() < 6.0 {
+        app.update();
+    }
+    let plain_fps = (tracked(&app) - f0) as f64 / s0.elapsed().as_secs_f64();
     app.world_mut().resource_mut::<LabEffect>().effect = Effect::Substitute;
     app.update();
     let t0 = std::time::Instant::now();
     let wait_for = |app: &mut App, engine: &str, count: u64| -> (u64, u64) {
         let start = app.world().resource::<BlendView>().blends;
         let frames0 = app.world().resource::<headroom_face::FaceTracking>().frames;
+        let since = std::time::Instant::now();
         loop {
             app.update();
             let v = app.world().resource::<BlendView>();
-            if v.engine == engine && v.blends >= start + count {
+            if v.engine == engine && v.blends >= start + count && since.elapsed().as_secs_f64() > 6.0 {
                 let frames = app.world().resource::<headroom_face::FaceTracking>().frames;
+                let secs = since.elapsed().as_secs_f64();
+                eprintln!(
+                    "face swap on the {engine}: tracked {:.1} fps (without an effect {plain_fps:.1} fps), {:.1} blends/s",
+                    (frames - frames0) as f64 / secs,
+                    (v.blends - start) as f64 / secs
+                );
                 return (v.blends - start, frames - frames0);
             }
             assert!(

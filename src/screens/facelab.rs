@@ -151,7 +151,13 @@ fn facelab_ui(
     });
     egui::CentralPanel::default().show(&mut root, |ui| {
         let width = ui.available_width().min((ui.available_height() - 40.0) * 1.25).max(64.0);
-        let rect = preview::show(ui, &mut contexts, &image, &status, width);
+        // Face swap shows the frame its blend was made in (the fit, and so the blend, trail the
+        // newest frame by the tracker's time).
+        let shown = match blend.as_deref() {
+            Some(b) if effect.effect == Effect::Substitute && b.rect.is_some() => CameraImage(b.frame.clone()),
+            _ => CameraImage(image.0.clone()),
+        };
+        let rect = preview::show(ui, &mut contexts, &shown, &status, width);
         let Some(t) = tracking.as_deref() else { return };
         let (fw, fh) = t.frame_size;
         if fw == 0 || fh == 0 {

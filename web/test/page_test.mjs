@@ -1,8 +1,9 @@
 // Loads the served web build in Debian's headless Chromium with a fake camera and checks, from
 // the app's own log lines: the menu appears, the fake camera's frames reach the app, FaceKat
-// starts, the demo gallery loads over HTTP; then, in a browser that refuses the camera, the demo
-// clip takes over. Saves screenshots (docs/web.png, docs/web-gallery.png beside it) and prints
-// load-to-menu time.
+// starts, the demo gallery loads over HTTP, Face Lab's face swap blends frames (`?effect=swap`);
+// then, in a browser that refuses the camera, the demo clip takes over. Saves screenshots
+// (docs/web.png, docs/web-gallery.png and docs/web-facelab.png beside it) and prints load-to-menu
+// time.
 // On the WebGPU build it also presses the gallery's "relayout live" (t-SNE in a compute shader, read
 // back into the map) and lets the page pick its build by itself.
 //   node web/test/page_test.mjs [--build webgpu|webgl2] [--port 8093] [--shot docs/web.png]
@@ -59,7 +60,7 @@ const listen = (page) =>
   page.on('console', (m) => {
     const text = m.text();
     logs.push(text);
-    if (/headroom|capture|facekat|gallery|panicked|error/i.test(text)) console.log(`  page: ${clean(text).slice(0, 200)}`);
+    if (/headroom|capture|facekat|gallery|face lab|panicked|error/i.test(text)) console.log(`  page: ${clean(text).slice(0, 200)}`);
     for (const w of waiters.splice(0)) (text.includes(w.needle) ? w.done() : waiters.push(w));
     if (text.includes('headroom: load failed') || text.includes('panicked at')) {
       for (const w of waiters.splice(0)) w.fail(new Error(`the page failed: ${text.slice(0, 300)}`));
@@ -118,6 +119,20 @@ try {
   }
   await page.screenshot({ path: shot.replace(/\.png$/, '-gallery.png') });
   if (seen('panicked')) throw new Error('the app panicked (see the log above)');
+
+  // Face Lab's face swap in the browser (`?effect=swap`): the bundled faces are fitted on the
+  // page, then each tracked frame is Poisson-blended (the kernel on WebGPU, the CPU on WebGL2).
+  logs.length = 0;
+  await page.goto(`http://127.0.0.1:${port}/?build=${build}&source=demo&effect=swap`);
+  await waitFor('headroom: menu shown', 300);
+  await page.focus('#headroom');
+  await page.keyboard.press('3');
+  await waitFor('face lab: source face', 180);
+  await waitFor('face lab: face swap: first blend', 240);
+  console.log(clean(logs.find((l) => l.includes('first blend'))));
+  await sleep(4000);
+  await page.screenshot({ path: shot.replace(/\.png$/, '-facelab.png') });
+  if (seen('panicked')) throw new Error('the app panicked in Face Lab (see the log above)');
   await browser.close();
 
   // A browser that refuses the camera: the demo clip plays instead, with a notice.

@@ -128,7 +128,10 @@ pub struct EffectWarp {
 /// Face swap's latest blend, ready to show over the frame.
 #[derive(Resource, Debug, Clone)]
 pub struct BlendView {
+    /// The texture to show (one of `textures`).
     pub image: Handle<Image>,
+    /// Two textures, written in turn, so the one on screen is never the one being written.
+    pub textures: [Handle<Image>; 2],
     /// Where the image goes in the frame; `None` while there is no blend to show.
     pub rect: Option<PixelRect>,
     /// "gpu: …" or "cpu", for the panel.
@@ -143,13 +146,15 @@ pub struct BlendView {
     pub error: Option<String>,
     /// The texture's size; the blend fills its top-left `rect.width × rect.height`.
     pub texture_size: [u32; 2],
+    /// The frame the shown blend was made in: Face Lab shows it under the blend (the newest
+    /// camera frame may already have moved on under the face).
+    pub frame: Handle<Image>,
 }
 
 struct BlendDone {
     blend: Option<Blend>,
     rgba: Option<Vec<u8>>,
     ms: f32,
-    seq: u64,
 }
 
 /// The last few frames, so a fit (which arrives after its frame) is blended into its own frame.
@@ -174,6 +179,12 @@ fn keep_frames(latest: Res<LatestFrame>, mut recent: ResMut<RecentFrames>, effec
 #[derive(Resource, Default)]
 struct BlendTask {
     task: Option<Task<BlendDone>>,
+    /// The frame of the blend in flight on the task pool.
+    in_flight: Option<headroom_capture::Frame>,
+    /// The blend on its way through the GPU.
+    on_gpu: Option<Shown>,
+    /// The texture slot the next blend is written into.
+    next: usize,
     last_seq: Option<u64>,
     finished: Vec<f32>,
 }
@@ -195,8 +206,8 @@ struct GpuShared {
     job: Option<(Blend, AssetId<Image>)>,
     /// Frames the job waited for its texture to be uploaded at the new size.
     waited: u32,
-    /// The rectangle of the blend the render world last wrote into the texture.
-    shown: Option<PixelRect>,
+    /// Whether the render world wrote the job into its texture (`false`: dropped).
+    result: Option<bool>,
 }
 
 #[derive(Resource, Default)]
@@ -241,9 +252,11 @@ pub(crate) fn build(app: &mut App) {
 }
 
 fn make_blend_image(mut commands: Commands, mut images: ResMut<Assets<Image>>) {
-    let image = images.add(blank(64, 8));
+    let textures = [images.add(blank(64, 8)), images.add(blank(64, 8))];
+    let frame = images.add(blank(8, 8));
     commands.insert_resource(BlendView {
-        image,
+        image: textures[0].clone(),
+        textures,
         rect: None,
         engine: String::new(),
         prepare_ms: 0.0,
@@ -252,6 +265,7 @@ fn make_blend_image(mut commands: Commands, mut images: ResMut<Assets<Image>>) {
         frame_seq: 0,
         error: None,
         texture_size: [64, 8],
+        frame,
     });
 }
 
@@ -439,7 +453,7 @@ fn start_blend(
         return;
     }
     let (Some(t), Some(info)) = (tracking, info) else { return };
-    if task.task.is_some() || task.last_seq == Some(t.frame_seq) {
+    if task.task.is_some() || task.on_gpu.is_some() || task.last_seq == Some(t.frame_seq) {
         return;
     }
     let Some(fit) = t.fit.as_ref() else {
@@ -453,14 +467,15 @@ fn start_blend(
         return;
     };
     task.last_seq = Some(t.frame_seq);
+    task.in_flight = Some(frame.clone());
     let gpu = effect.blend_on == BlendOn::Auto && shared.0.lock().is_ok_and(|s| s.available.is_some());
-    let (w, h, rgba, seq) = (frame.width as usize, frame.height as usize, frame.rgba.clone(), frame.seq);
+    let (w, h, rgba) = (frame.width as usize, frame.height as usize, frame.rgba.clone());
     let points = fit.points.clone();
     let triangles = info.triangles.clone();
     task.task = Some(AsyncComputeTaskPool::get().spawn(async move {
         let start = Instant::now();
         let Some(frame) = Rgba::from_raw(w, h, rgba.to_vec()) else {
-            return BlendDone { blend: None, rgba: None, ms: 0.0, seq };
+            return BlendDone { blend: None, rgba: None, ms: 0.0 };
         };
         let blend = prepare_blend(&frame, &points, &source, &triangles, ERODE, if gpu { 64 } else { 1 });
         let rgba = match (&blend, gpu) {
@@ -471,7 +486,7 @@ fn start_blend(
             }
             _ => None,
         };
-        BlendDone { blend, rgba, ms: start.elapsed().as_secs_f32() * 1000.0, seq }
+        BlendDone { blend, rgba, ms: start.elapsed().as_secs_f32() * 1000.0 }
     }));
 }
 
@@ -495,57 +510,101 @@ fn finish_blend(
         0.0
     };
     view.prepare_ms = done.ms;
-    view.frame_seq = done.seq;
-    let Some(blend) = done.blend else {
+    let frame = task.in_flight.take();
+    let (Some(blend), Some(frame)) = (done.blend, frame) else {
         view.rect = None;
         return;
     };
+    // Two textures: the next blend is written into the one not on screen.
+    let slot = task.next;
+    let handle = view.textures[slot].clone();
     let (w, h) = (blend.rect.width as u32, blend.rect.height as u32);
-    // The texture only grows (or shrinks when far too big), so a face that moves does not make
-    // the asset system re-create it every frame (it would be blank until re-filled).
-    let Some(current) = images.get(&view.image).map(|i| i.texture_descriptor.size) else { return };
+    // A texture only grows (or shrinks when far too big), so a face that moves does not make
+    // the asset system re-create it every frame.
+    let Some(current) = images.get(&handle).map(|i| i.texture_descriptor.size) else { return };
     let (tw, th) = (current.width, current.height);
-    let (tw, th) = if w <= tw && h <= th && tw * th <= 4 * w * h {
-        (tw, th)
+    let size = if w <= tw && h <= th && tw * th <= 4 * w * h {
+        [tw, th]
     } else {
-        let size = ((w * 5 / 4).next_multiple_of(64), (h * 5 / 4).next_multiple_of(16));
-        if let Some(mut img) = images.get_mut(&view.image) {
-            *img = blank(size.0, size.1);
+        let size = [(w * 5 / 4).next_multiple_of(64), (h * 5 / 4).next_multiple_of(16)];
+        if let Some(mut img) = images.get_mut(&handle) {
+            *img = blank(size[0], size[1]);
         }
         size
     };
-    view.texture_size = [tw, th];
-    view.blends += 1;
+    let shown = Shown { slot, rect: blend.rect, size, frame };
     match done.rgba {
         Some(rgba) => {
-            let Some(mut img) = images.get_mut(&view.image) else { return };
-            let mut data = vec![0u8; (tw * th * 4) as usize];
+            let Some(mut img) = images.get_mut(&handle) else { return };
+            let mut data = vec![0u8; (size[0] * size[1] * 4) as usize];
             let row = (w * 4) as usize;
             for (y, src) in rgba.chunks_exact(row).enumerate() {
-                let at = y * (tw * 4) as usize;
+                let at = y * (size[0] * 4) as usize;
                 data[at..at + row].copy_from_slice(src);
             }
             img.data = Some(data);
-            view.rect = Some(blend.rect);
+            drop(img);
             view.engine = "cpu".into();
+            show(&mut view, &mut task, &mut images, shown);
         }
         None => {
             view.engine = "gpu".into();
+            task.on_gpu = Some(shown);
             if let Ok(mut s) = shared.0.lock() {
-                s.job = Some((blend, view.image.id()));
+                s.job = Some((blend, handle.id()));
                 s.waited = 0;
+                s.result = None;
             }
         }
     }
 }
 
-/// The GPU path's rectangle, once the render world has written that blend into the texture.
-fn show_gpu_blend(shared: Res<GpuBlend>, view: Option<ResMut<BlendView>>, effect: Res<LabEffect>) {
-    let Some(mut view) = view else { return };
-    let Some(rect) = shared.0.lock().ok().and_then(|mut s| s.shown.take()) else { return };
-    if view.engine == "gpu" && effect.effect == Effect::Substitute {
-        view.rect = Some(rect);
+/// A finished blend waiting to be shown: its texture slot, where it goes, the texture's size and
+/// the frame it was made in.
+struct Shown {
+    slot: usize,
+    rect: PixelRect,
+    size: [u32; 2],
+    frame: headroom_capture::Frame,
+}
+
+fn show(view: &mut BlendView, task: &mut BlendTask, images: &mut Assets<Image>, s: Shown) {
+    view.image = view.textures[s.slot].clone();
+    view.rect = Some(s.rect);
+    view.texture_size = s.size;
+    view.frame_seq = s.frame.seq;
+    view.blends += 1;
+    if view.blends == 1 {
+        info!("face lab: face swap: first blend ({}×{}, sweeps on the {})", s.rect.width, s.rect.height, view.engine);
     }
+    show_frame(images, &view.frame, &s.frame);
+    task.next = 1 - s.slot;
+}
+
+/// The GPU path's blend, once the render world has written it into its texture. Until then no
+/// new blend starts, so the texture on screen is never the one being written.
+fn show_gpu_blend(
+    shared: Res<GpuBlend>,
+    view: Option<ResMut<BlendView>>,
+    effect: Res<LabEffect>,
+    mut task: ResMut<BlendTask>,
+    mut images: ResMut<Assets<Image>>,
+) {
+    let Some(mut view) = view else { return };
+    let Some(written) = shared.0.lock().ok().and_then(|mut s| s.result.take()) else { return };
+    let Some(shown) = task.on_gpu.take() else { return };
+    if written && effect.effect == Effect::Substitute {
+        show(&mut view, &mut task, &mut images, shown);
+    }
+}
+
+fn show_frame(images: &mut Assets<Image>, handle: &Handle<Image>, frame: &headroom_capture::Frame) {
+    let Some(mut img) = images.get_mut(handle) else { return };
+    let size = img.texture_descriptor.size;
+    if (size.width, size.height) != (frame.width, frame.height) {
+        *img = blank(frame.width, frame.height);
+    }
+    img.data = Some(frame.rgba.to_vec());
 }
 
 /// In the `RenderGraph` schedule: the sweeps and the compose into this frame's encoder, then
@@ -568,6 +627,8 @@ fn gpu_blend_step(
         s.waited += 1;
         if s.waited < 10 {
             s.job = Some((blend, id));
+        } else {
+            s.result = Some(false);
         }
         return;
     };
@@ -580,6 +641,7 @@ fn gpu_blend_step(
     let enc = ctx.command_encoder();
     if let Err(e) = run.encode(kernel, q, enc, &blend.problem, &blend.start, SWEEPS) {
         error!("face swap: {e}");
+        s.result = Some(false);
         return;
     }
     enc.copy_buffer_to_texture(
@@ -599,5 +661,5 @@ fn gpu_blend_step(
         },
         wgpu::Extent3d { width: w as u32, height: h as u32, depth_or_array_layers: 1 },
     );
-    s.shown = Some(blend.rect);
+    s.result = Some(true);
 }
