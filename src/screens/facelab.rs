@@ -14,6 +14,7 @@ use headroom_face::{FaceModelInfo, FaceSettings, FaceTracking};
 use headroom_facelab::deform::{Deformation, PRESETS, slider_range};
 use headroom_facelab::{
     AddPhoto, BlendOn, BlendView, CaptureNeutral, Effect, EffectWarp, FaceReadout, LabEffect, LabShape, SourceFaces,
+    TakeFaceInView,
 };
 
 use super::snapshot::{SnapshotStatus, TakeSnapshot};
@@ -48,6 +49,7 @@ struct FxParams<'w, 's> {
     blend: Option<Res<'w, BlendView>>,
     shape: Res<'w, LabShape>,
     add_photo: MessageWriter<'w, AddPhoto>,
+    take_face: MessageWriter<'w, TakeFaceInView>,
     photo_path: Local<'s, String>,
 }
 
@@ -65,7 +67,7 @@ fn facelab_ui(
     (snapshot, mut snap): (Res<SnapshotStatus>, MessageWriter<TakeSnapshot>),
     fx: FxParams,
 ) -> Result {
-    let FxParams { mut effect, faces, warp, blend, shape, mut add_photo, mut photo_path } = fx;
+    let FxParams { mut effect, faces, warp, blend, shape, mut add_photo, mut take_face, mut photo_path } = fx;
     let ctx = contexts.ctx_mut()?.clone();
     let mut root = preview::root_ui(&ctx, "facelab");
     egui::Panel::right("facelab_panel").default_size(280.0).show(&mut root, |ui| {
@@ -131,7 +133,7 @@ fn facelab_ui(
             }
         });
         ui.separator();
-        effects_ui(ui, &mut effect, &faces, &blend, &shape, &mut add_photo, &mut photo_path);
+        effects_ui(ui, &mut effect, &faces, &blend, &shape, (&mut add_photo, &mut take_face), &mut photo_path);
         ui.separator();
         expression_ui(ui, &readout, &mut neutral);
         ui.separator();
@@ -300,7 +302,7 @@ fn effects_ui(
     faces: &SourceFaces,
     blend: &Option<Res<BlendView>>,
     shape: &LabShape,
-    add_photo: &mut MessageWriter<AddPhoto>,
+    (add_photo, take_face): (&mut MessageWriter<AddPhoto>, &mut MessageWriter<TakeFaceInView>),
     photo_path: &mut String,
 ) {
     ui.strong("Effect");
@@ -367,6 +369,13 @@ fn effects_ui(
                         add_photo.write(AddPhoto(photo_path.trim().into()));
                     }
                 });
+            }
+            if ui
+                .button("Take the other face in view")
+                .on_hover_text("A still of a second face in the frame (not the tracked one) becomes a source face")
+                .clicked()
+            {
+                take_face.write(TakeFaceInView);
             }
             for p in &faces.problems {
                 ui.colored_label(egui::Color32::YELLOW, p);

