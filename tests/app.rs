@@ -1134,6 +1134,8 @@ fn face_swap_blends_tracked_frames_on_the_gpu_and_the_cpu() {
     }
     let plain_fps = (tracked(&app) - f0) as f64 / s0.elapsed().as_secs_f64();
     app.world_mut().resource_mut::<LabEffect>().effect = Effect::Substitute;
+    // Lavapipe is a software adapter, where `Auto` blends on the CPU: ask for the GPU.
+    app.world_mut().resource_mut::<LabEffect>().blend_on = BlendOn::Gpu;
     app.update();
     let t0 = std::time::Instant::now();
     let wait_for = |app: &mut App, engine: &str, count: u64| -> (u64, u64) {

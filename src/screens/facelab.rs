@@ -383,7 +383,10 @@ fn effects_ui(
             if fx.effect == Effect::Substitute {
                 ui.horizontal(|ui| {
                     ui.label("Blend on:");
-                    ui.radio_value(&mut fx.blend_on, BlendOn::Auto, "GPU if it can");
+                    ui.radio_value(&mut fx.blend_on, BlendOn::Auto, "auto").on_hover_text(
+                        "The GPU if it is a real one; the CPU on a software adapter (lavapipe, SwiftShader) or without compute shaders",
+                    );
+                    ui.radio_value(&mut fx.blend_on, BlendOn::Gpu, "GPU");
                     ui.radio_value(&mut fx.blend_on, BlendOn::Cpu, "CPU");
                 });
                 if let Some(b) = blend.as_deref() {

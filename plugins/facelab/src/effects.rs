@@ -15,7 +15,7 @@ use bevy::asset::RenderAssetUsages;
 use bevy::prelude::*;
 use bevy::render::render_asset::RenderAssets;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
-use bevy::render::renderer::{RenderContext, RenderDevice, RenderGraph, RenderQueue};
+use bevy::render::renderer::{RenderAdapterInfo, RenderContext, RenderDevice, RenderGraph, RenderQueue};
 use bevy::render::texture::GpuImage;
 use bevy::render::{RenderApp, RenderStartup};
 use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, poll_once};
@@ -62,9 +62,13 @@ impl Effect {
 /// Where the blend's sweeps run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BlendOn {
-    /// The GPU when the render device runs compute shaders, else the CPU.
+    /// The GPU when the render device runs compute shaders and is a real GPU; the CPU on a
+    /// software adapter (lavapipe, SwiftShader: there the CPU reference is 20–30× faster,
+    /// `cargo bench --profile dev --workspace --bench gpu`) and without compute shaders.
     #[default]
     Auto,
+    /// The GPU whenever it runs compute shaders.
+    Gpu,
     Cpu,
 }
 
@@ -206,7 +210,8 @@ struct GpuBlend(Arc<Mutex<GpuShared>>);
 
 #[derive(Default)]
 struct GpuShared {
-    available: Option<String>,
+    /// The adapter, when it runs the kernel, and whether it is a software one.
+    available: Option<(String, bool)>,
     job: Option<(Blend, AssetId<Image>)>,
     /// Frames the job waited for its texture to be uploaded at the new size.
     waited: u32,
@@ -243,11 +248,15 @@ pub(crate) fn build(app: &mut App) {
             .init_resource::<GpuBlendRender>()
             .add_systems(
                 RenderStartup,
-                |mut r: ResMut<GpuBlendRender>, device: Res<RenderDevice>, shared: Res<GpuBlend>| {
+                |mut r: ResMut<GpuBlendRender>,
+                 device: Res<RenderDevice>,
+                 info: Res<RenderAdapterInfo>,
+                 shared: Res<GpuBlend>| {
                     if headroom_gpu::plugin::has_compute(&device) {
                         r.kernel = Some(poisson::kernel(device.wgpu_device()));
                         if let Ok(mut s) = shared.0.lock() {
-                            s.available = Some("gpu".into());
+                            let software = info.device_type == wgpu::DeviceType::Cpu;
+                            s.available = Some((headroom_gpu::context::adapter_name(&info), software));
                         }
                     }
                 },
@@ -497,7 +506,12 @@ fn start_blend(
     };
     task.last_seq = Some(t.frame_seq);
     task.in_flight = Some(frame.clone());
-    let gpu = effect.blend_on == BlendOn::Auto && shared.0.lock().is_ok_and(|s| s.available.is_some());
+    let available = shared.0.lock().ok().and_then(|s| s.available.clone());
+    let gpu = match (effect.blend_on, available) {
+        (BlendOn::Gpu, Some(_)) => true,
+        (BlendOn::Auto, Some((_, software))) => !software,
+        _ => false,
+    };
     let (w, h, rgba) = (frame.width as usize, frame.height as usize, frame.rgba.clone());
     let points = fit.points.clone();
     let triangles = info.triangles.clone();
