@@ -59,11 +59,9 @@ fn main() {
     println!("t-SNE (Barnes-Hut θ=0.5, 750 iterations, perplexity 30), {} threads", rayon::current_num_threads());
     for n in [2000usize, 5000] {
         // Ten Gaussian clusters in 50-d.
-        let mut s = 7u64;
-        let mut rnd = || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-        };
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut rnd = || rng.random::<f32>() - 0.5;
         let centers: Vec<Vec<f32>> = (0..10).map(|_| (0..50).map(|_| 8.0 * rnd()).collect()).collect();
         let data: Vec<f32> =
             (0..n).flat_map(|i| centers[i % 10].iter().map(|c| c + rnd()).collect::<Vec<_>>()).collect();

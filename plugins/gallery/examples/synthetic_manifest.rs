@@ -26,11 +26,9 @@ fn main() -> anyhow::Result<()> {
     let k = m.works.len();
     let copies = n.div_ceil(k) as f32;
     let spread = copies.cbrt();
-    let mut s = 1u64;
-    let mut rnd = || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let mut rnd = || rng.random::<f32>() - 0.5;
     big.works = (0..n)
         .map(|i| {
             let mut w = m.works[i % k].clone();

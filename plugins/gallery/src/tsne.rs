@@ -319,13 +319,11 @@ pub fn top_eigen(a: &[f64], d: usize, k: usize) -> (Vec<f64>, Vec<f64>, usize) {
     }
     let p = (k + 10).min(d);
     // Deterministic pseudo-random start.
-    let mut s = 0x9e3779b97f4a7c15u64;
-    let mut q: Vec<f64> = (0..d * p)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        })
-        .collect();
+    let mut rng = {
+        use rand::SeedableRng;
+        rand::rngs::StdRng::seed_from_u64(0x9e37_79b9_7f4a_7c15)
+    };
+    let mut q: Vec<f64> = (0..d * p).map(|_| rand::RngExt::random::<f64>(&mut rng) - 0.5).collect();
     let matmul = |q: &[f64]| -> Vec<f64> {
         // (d×d)·(d×p), rows in parallel.
         let mut out = vec![0.0; d * p];
@@ -967,11 +965,9 @@ mod tests {
     fn blobs(n_per: usize, centers: &[[f32; 5]], spread: f32) -> (Matrix, Vec<u32>) {
         let mut data = Vec::new();
         let mut labels = Vec::new();
-        let mut s = 12345u64;
-        let mut rnd = || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-        };
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12345);
+        let mut rnd = || rng.random::<f32>() - 0.5;
         for (c, center) in centers.iter().enumerate() {
             for _ in 0..n_per {
                 for v in center {

@@ -310,17 +310,11 @@ fn start_live_relayout(
     let similar: Vec<Vec<u32>> = g.manifest.works.iter().map(|w| w.similar.clone()).collect();
     let p = affinities_from_similar(&similar);
     // A tiny random start (deterministic), so the whole formation is visible.
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let init = Matrix::new(
-        n,
-        3,
-        (0..n * 3)
-            .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 1e-2
-            })
-            .collect(),
-    );
+    let mut rng = {
+        use rand::SeedableRng;
+        rand::rngs::StdRng::seed_from_u64(0x9e37_79b9_7f4a_7c15)
+    };
+    let init = Matrix::new(n, 3, (0..n * 3).map(|_| (rand::RngExt::random::<f32>(&mut rng) - 0.5) * 1e-2).collect());
     let cfg = TsneConfig { dims: 3, early_iters: 250, iters: 500, ..Default::default() };
     let mut buffer = ShaderBuffer::from(vec![0u32; n * 4 + 4]);
     buffer.buffer_description.usage |= BufferUsages::COPY_SRC | BufferUsages::COPY_DST;

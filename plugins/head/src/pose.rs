@@ -279,11 +279,9 @@ mod tests {
     #[test]
     fn recovers_known_poses_within_a_degree_and_a_centimetre() {
         let cam = Camera::from_fov(60f64.to_radians(), 640.0, 480.0);
-        let mut s = 99u64;
-        let mut rnd = || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 11) as f64) / (1u64 << 53) as f64
-        };
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+        let mut rnd = || rng.random::<f64>();
         for _ in 0..200 {
             let (yaw, pitch, roll) = (
                 (rnd() - 0.5) * 60f64.to_radians(),

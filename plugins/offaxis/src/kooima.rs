@@ -106,14 +106,13 @@ pub fn view_from_world(screen: &Screen, eye: Vec3) -> Mat4 {
 mod tests {
     use super::*;
 
-    fn rnd(state: &mut u64) -> f32 {
-        *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((*state >> 33) as f32) / (1u64 << 31) as f32
+    fn rnd(rng: &mut rand::rngs::StdRng) -> f32 {
+        rand::RngExt::random::<f32>(rng)
     }
 
     #[test]
     fn screen_corners_land_on_the_ndc_corners() {
-        let mut s = 7u64;
+        let mut s = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
         let screens = [
             Screen::centered(34.0, 19.0),
             // A tilted, off-centre screen.
