@@ -138,6 +138,7 @@ fn build(config: AppConfig, output: Output) -> App {
         .add_plugins(GalleryPlugin { screen: Screen::Gallery })
         .insert_resource(high)
         .insert_resource(FaceKatSeed(config.facekat_seed))
+        .add_plugins(crate::pipeline::PipelinePlugin)
         .add_systems(Update, save_high_score);
     if let Some(photo) = config.facelab_face.filter(|f| std::path::Path::new(f).is_file()) {
         app.add_systems(Startup, move |mut add: MessageWriter<headroom_facelab::AddPhoto>| {

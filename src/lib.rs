@@ -9,6 +9,7 @@ pub mod cli;
 pub mod fit_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod gallery_cmd;
+pub mod pipeline;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod probe;
 pub mod screens;

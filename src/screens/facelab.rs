@@ -66,6 +66,7 @@ fn facelab_ui(
     (readout, mut neutral): (Res<FaceReadout>, MessageWriter<CaptureNeutral>),
     (snapshot, mut snap): (Res<SnapshotStatus>, MessageWriter<TakeSnapshot>),
     fx: FxParams,
+    (arrivals, latency): (Res<headroom_capture::FrameArrivals>, Res<crate::pipeline::PipelineLatency>),
 ) -> Result {
     let FxParams { mut effect, faces, warp, blend, shape, mut add_photo, mut take_face, mut photo_path } = fx;
     let ctx = contexts.ctx_mut()?.clone();
@@ -132,6 +133,26 @@ fn facelab_ui(
                 ui.end_row();
             }
         });
+        match arrivals.of(t.frame_seq) {
+            Some(arrived) if t.frames > 0 => {
+                let behind = arrivals.newer_than(t.frame_seq);
+                ui.label(format!(
+                    "Capture → fit: {:.0} ms ({behind} newer frames meanwhile)",
+                    t.result_at.saturating_sub(arrived).as_secs_f32() * 1000.0
+                ));
+            }
+            _ => {}
+        }
+        if latency.projections > 0 {
+            ui.label(format!(
+                "Capture → projection: {:.0} ms now, mean {:.0} (max {:.0}) over {} projections; {} from a pose older than the newest fit",
+                latency.capture_to_projection_ms,
+                latency.mean_ms(),
+                latency.max_ms,
+                latency.projections,
+                latency.stale
+            ));
+        }
         ui.separator();
         effects_ui(ui, &mut effect, &faces, &blend, &shape, (&mut add_photo, &mut take_face), &mut photo_path);
         ui.separator();

@@ -23,7 +23,9 @@ pub mod webcam;
 pub use error::CaptureError;
 pub use frame::{FpsMeter, Frame};
 pub use images::ImageSequenceSource;
-pub use plugin::{CameraImage, CapturePlugin, CaptureStatus, LatestFrame, SourceSwitched, SwitchSource};
+pub use plugin::{
+    CameraImage, CapturePlugin, CaptureStatus, CaptureSystems, FrameArrivals, LatestFrame, SourceSwitched, SwitchSource,
+};
 pub use source::{FrameSource, SourceInfo, SourceSpec, open_source, open_with_fallback};
 #[cfg(not(target_arch = "wasm32"))]
 pub use video::VideoSource;

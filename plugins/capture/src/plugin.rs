@@ -26,6 +26,49 @@ struct ActiveSource {
 #[derive(Resource, Default)]
 pub struct LatestFrame(pub Option<Frame>);
 
+/// The capture stage's systems (in `PreUpdate`): a new frame, when one is due. The app orders
+/// every later stage after it (see `headroom::app`).
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CaptureSystems;
+
+/// When recent frames arrived (app time, `Time<Real>`), by sequence number: what the latency of
+/// everything computed from a frame is measured from.
+#[derive(Resource, Default, Debug, Clone)]
+pub struct FrameArrivals {
+    recent: std::collections::VecDeque<(u64, Duration)>,
+}
+
+impl FrameArrivals {
+    /// Frames remembered (a few seconds' worth).
+    pub const KEPT: usize = 256;
+
+    pub fn of(&self, seq: u64) -> Option<Duration> {
+        self.recent.iter().rev().find(|(s, _)| *s == seq).map(|(_, t)| *t)
+    }
+
+    /// How many of the remembered frames arrived after frame `seq` (delivered frames: a video
+    /// source's numbers skip the frames it dropped).
+    pub fn newer_than(&self, seq: u64) -> usize {
+        self.recent.iter().rev().take_while(|(s, _)| *s > seq).count()
+    }
+
+    /// The newest frame's sequence number and arrival.
+    pub fn latest(&self) -> Option<(u64, Duration)> {
+        self.recent.back().copied()
+    }
+
+    fn push(&mut self, seq: u64, at: Duration) {
+        if self.recent.back().is_some_and(|(s, _)| *s >= seq) {
+            // A new source starts again from 0: forget the old one's frames.
+            self.recent.clear();
+        }
+        self.recent.push_back((seq, at));
+        while self.recent.len() > Self::KEPT {
+            self.recent.pop_front();
+        }
+    }
+}
+
 /// The newest frame as a texture, for display (egui, materials).
 #[derive(Resource)]
 pub struct CameraImage(pub Handle<Image>);
@@ -91,9 +134,10 @@ impl Plugin for CapturePlugin {
             .insert_resource(CameraImage(handle))
             .insert_resource(status)
             .init_resource::<LatestFrame>()
+            .init_resource::<FrameArrivals>()
             .add_message::<SwitchSource>()
             .add_message::<SourceSwitched>()
-            .add_systems(PreUpdate, (switch_source, poll_source).chain());
+            .add_systems(PreUpdate, (switch_source, poll_source).chain().in_set(CaptureSystems));
     }
 }
 
@@ -152,7 +196,7 @@ fn switch_source(
 fn poll_source(
     time: Res<Time<Real>>,
     mut active: ResMut<ActiveSource>,
-    mut latest: ResMut<LatestFrame>,
+    (mut latest, mut arrivals): (ResMut<LatestFrame>, ResMut<FrameArrivals>),
     mut status: ResMut<CaptureStatus>,
     mut images: ResMut<Assets<Image>>,
     image: Res<CameraImage>,
@@ -176,6 +220,7 @@ fn poll_source(
             status.meter.tick(now);
             status.measured_fps = status.meter.fps();
             publish_image(&mut images, &image.0, &frame);
+            arrivals.push(frame.seq, now);
             latest.0 = Some(frame);
         }
         Ok(None) => {}

@@ -24,7 +24,9 @@ pub use fit::{FitConfig, Fitter, ResponseEngine};
 pub use haar::{Cascade, DetectParams, Rect};
 pub use image_ops::Gray;
 pub use model::ClmModel;
-pub use plugin::{FaceFound, FaceLost, FaceModelInfo, FacePlugin, FaceSettings, FaceTracking, ResponseEngineInbox};
+pub use plugin::{
+    FaceFound, FaceLost, FaceModelInfo, FacePlugin, FaceSettings, FaceSystems, FaceTracking, ResponseEngineInbox,
+};
 
 /// OpenCV's `haarcascade_frontalface_alt.xml`, the cascade clmtrackr embeds.
 pub static FRONTALFACE_ALT: &str = include_str!("../../../assets/models/haarcascade_frontalface_alt.xml");

@@ -23,6 +23,8 @@ pub struct FaceTracking {
     pub frames: u64,
     /// Capture sequence number of the frame the result belongs to.
     pub frame_seq: u64,
+    /// When the result was published (app time, `Time<Real>`).
+    pub result_at: std::time::Duration,
     pub frame_size: (u32, u32),
     /// Response maps of the last fit (`71 × search²`), when [`FaceSettings::keep_responses`].
     pub responses: Option<Vec<f32>>,
@@ -35,6 +37,12 @@ pub struct FaceTracking {
     pub notice: Option<String>,
     meter: FpsMeter,
 }
+
+/// The face stage's systems (in `Update`): the finished fit published as [`FaceTracking`], the
+/// newest frame handed to the tracking job. Ordered after capture and before the head stage by
+/// the app.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FaceSystems;
 
 /// A response engine waiting to be installed in the tracker (between jobs), e.g. the GPU twin
 /// chosen at start-up by headroom-gpu's plugin. [`FaceTracking::engine`] then names it.
@@ -102,7 +110,7 @@ impl Plugin for FacePlugin {
                 }
                 app.insert_resource(FaceModelInfo { triangles: model.triangles, paths: model.paths });
                 app.world_mut().resource_mut::<TrackerSlot>().idle = Some(Box::new(tracker));
-                app.add_systems(Update, (collect_result, start_job).chain());
+                app.add_systems(Update, (collect_result, start_job).chain().in_set(FaceSystems));
             }
             Err(e) => error!("face tracking disabled: the bundled model failed to load: {e}"),
         }
@@ -179,6 +187,7 @@ fn collect_result(
     tracking.frame_size = size;
     tracking.responses = responses;
     let now = time.elapsed();
+    tracking.result_at = now;
     tracking.meter.tick(now);
     tracking.fps = tracking.meter.fps();
 }

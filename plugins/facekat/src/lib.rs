@@ -5,5 +5,5 @@ pub mod plugin;
 pub mod sim;
 pub mod sound;
 
-pub use plugin::{FaceKatPlugin, FaceKatSeed, FaceKatSound, HighScore, NewHighScore, Phase, Run};
+pub use plugin::{FaceKatPlugin, FaceKatSeed, FaceKatSound, FaceKatSystems, HighScore, NewHighScore, Phase, Run};
 pub use sim::{Event, Game, Input, Pattern, Rules};

@@ -57,6 +57,11 @@ struct Obstacle(usize);
 #[derive(Component)]
 struct Rig;
 
+/// FaceKat's systems (in `Update`): steering from the head pose, the simulation step. Ordered
+/// after the head stage by the app.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FaceKatSystems;
+
 pub struct FaceKatPlugin<S: States> {
     /// The screen this game lives on.
     pub screen: S,
@@ -80,7 +85,7 @@ impl<S: States + FreelyMutableState + Copy> Plugin for FaceKatPlugin<S> {
                       seed: Res<FaceKatSeed>| { spawn(commands, meshes, materials, seed, s) },
             )
             .add_systems(OnExit(s), |mut commands: Commands| commands.remove_resource::<Run>())
-            .add_systems(Update, (controls, step, sync).chain().run_if(in_state(s)))
+            .add_systems(Update, (controls, step, sync).chain().run_if(in_state(s)).in_set(FaceKatSystems))
             .add_systems(EguiPrimaryContextPass, hud.run_if(in_state(s)));
         #[cfg(feature = "sound")]
         app.add_systems(Startup, audio::load).add_systems(Update, audio::play.after(step));

@@ -240,7 +240,9 @@ pub(crate) fn build(app: &mut App) {
         .add_systems(Startup, (start_loading, make_blend_image))
         .add_systems(
             Update,
-            (finish_loading, add_photo, keep_frames, update_warp, start_blend, finish_blend, show_gpu_blend).chain(),
+            (finish_loading, add_photo, keep_frames, update_warp, start_blend, finish_blend, show_gpu_blend)
+                .chain()
+                .in_set(crate::FaceLabSystems),
         );
     if let Some(render_app) = app.get_sub_app_mut(RenderApp) {
         render_app

@@ -11,4 +11,4 @@ pub mod warp;
 
 pub use classify::{Classifier, ClassifierError, Classifiers, Expression, Reading};
 pub use effects::{AddPhoto, BlendOn, BlendView, Effect, EffectWarp, LabEffect, LabShape, SourceFaces, TakeFaceInView};
-pub use plugin::{CaptureNeutral, FaceLabPlugin, FaceReadout};
+pub use plugin::{CaptureNeutral, FaceLabPlugin, FaceLabSystems, FaceReadout};

@@ -32,6 +32,11 @@ struct Reader {
 
 pub struct FaceLabPlugin;
 
+/// Face Lab's systems (in `Update`): the read-out and the effects from the newest fit. Ordered
+/// after the face stage by the app.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FaceLabSystems;
+
 impl Plugin for FaceLabPlugin {
     fn build(&self, app: &mut App) {
         let (expression, error) = match Classifiers::bundled() {
@@ -41,7 +46,7 @@ impl Plugin for FaceLabPlugin {
         app.insert_resource(Reader { expression, last_seq: None })
             .insert_resource(FaceReadout { error, ..default() })
             .add_message::<CaptureNeutral>()
-            .add_systems(Update, read_face);
+            .add_systems(Update, read_face.in_set(FaceLabSystems));
         crate::effects::build(app);
     }
 }

@@ -13,4 +13,4 @@ pub mod plugin;
 pub mod tsne;
 pub mod view;
 
-pub use plugin::{Gallery, GalleryPlugin, GalleryRenderTarget, GallerySource, LiveRelayout};
+pub use plugin::{Gallery, GalleryPlugin, GalleryRenderTarget, GallerySource, GallerySystems, LiveRelayout};

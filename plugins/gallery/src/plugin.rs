@@ -64,6 +64,11 @@ pub fn resolve_manifest(p: &std::path::Path) -> Result<PathBuf, String> {
 #[derive(Resource, Clone, Debug)]
 pub struct GalleryRenderTarget(pub Handle<Image>);
 
+/// The gallery viewer's systems (in `Update`): loading, flying, picking. Ordered after the head
+/// stage by the app.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GallerySystems;
+
 pub struct GalleryPlugin<S: States> {
     pub screen: S,
 }
@@ -94,7 +99,10 @@ impl<S: States + FreelyMutableState + Copy> Plugin for GalleryPlugin<S> {
         })
         .add_systems(
             Update,
-            (finish_loading, navigate, animate, update_meshes, hover, outline).chain().run_if(in_state(s)),
+            (finish_loading, navigate, animate, update_meshes, hover, outline)
+                .chain()
+                .run_if(in_state(s))
+                .in_set(GallerySystems),
         )
         .add_systems(EguiPrimaryContextPass, ui.run_if(in_state(s)));
     }

@@ -7,4 +7,4 @@ pub mod pose;
 
 pub use estimator::{HeadConfig, HeadEstimator, HeadSample, Observation};
 pub use one_euro::{OneEuro, OneEuroConfig};
-pub use plugin::{Control, HeadPlugin, HeadPose, HeadSettings, PoseSource};
+pub use plugin::{Control, HeadPlugin, HeadPose, HeadSettings, HeadSystems, PoseSource};

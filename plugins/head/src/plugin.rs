@@ -23,7 +23,14 @@ pub struct HeadPose {
     /// App time of the estimate, seconds.
     pub timestamp: f64,
     pub source: PoseSource,
+    /// The capture frame the face tracker fitted for this pose (`None`: mouse, keys or rest).
+    pub frame_seq: Option<u64>,
 }
+
+/// The head stage's systems (in `Update`): a new pose from the newest fit, or from mouse/keys.
+/// Ordered after the face stage by the app, so a pose never waits a frame for its fit.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HeadSystems;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoseSource {
@@ -80,6 +87,7 @@ impl Plugin for HeadPlugin {
             confidence: 0.0,
             timestamp: 0.0,
             source: PoseSource::Rest,
+            frame_seq: None,
         })
         .insert_resource(HeadTracker {
             estimator: HeadEstimator::new(self.config),
@@ -88,7 +96,7 @@ impl Plugin for HeadPlugin {
             manual_eye: None,
         })
         .insert_resource(settings)
-        .add_systems(Update, (from_tracker, manual_or_rest).chain());
+        .add_systems(Update, (from_tracker, manual_or_rest).chain().in_set(HeadSystems));
     }
 }
 
@@ -127,6 +135,7 @@ fn from_tracker(
             confidence: s.confidence,
             timestamp: now,
             source: PoseSource::Tracker,
+            frame_seq: Some(tracking.frame_seq),
         };
     }
 }
@@ -195,6 +204,7 @@ fn manual_or_rest(
             confidence: 1.0,
             timestamp: now,
             source: PoseSource::Manual,
+            frame_seq: None,
         };
         return;
     }

@@ -5,4 +5,4 @@ pub mod kooima;
 pub mod plugin;
 
 pub use kooima::{Frustum, Screen};
-pub use plugin::{OffAxisCamera, OffAxisCameraPlugin, OffAxisProjection};
+pub use plugin::{CameraSystems, OffAxisCamera, OffAxisCameraPlugin, OffAxisProjection, ProjectedPose};

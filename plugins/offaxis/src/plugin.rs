@@ -81,9 +81,26 @@ impl Default for OffAxisCamera {
 
 pub struct OffAxisCameraPlugin;
 
+/// The camera stage's systems (in `PostUpdate`, before transforms propagate): every
+/// [`OffAxisCamera`]'s projection from this frame's [`HeadPose`].
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CameraSystems;
+
+/// Which pose the off-axis cameras were last projected from: the capture frame it was fitted in
+/// (`None`: mouse, keys or rest) and when (app time, `Time<Real>`). With the frame's arrival time
+/// this is the latency a head-coupled window lives by.
+#[derive(Resource, Default, Debug, Clone, Copy, PartialEq)]
+pub struct ProjectedPose {
+    pub frame_seq: Option<u64>,
+    pub at: std::time::Duration,
+    /// Projections so far (frames with at least one off-axis camera).
+    pub count: u64,
+}
+
 impl Plugin for OffAxisCameraPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(PostUpdate, drive_cameras.before(TransformSystems::Propagate));
+        app.init_resource::<ProjectedPose>()
+            .add_systems(PostUpdate, drive_cameras.in_set(CameraSystems).before(TransformSystems::Propagate));
     }
 }
 
@@ -91,8 +108,13 @@ fn drive_cameras(
     pose: Option<Res<HeadPose>>,
     settings: Option<Res<HeadSettings>>,
     mut cams: Query<(&OffAxisCamera, &mut Transform, &mut Projection)>,
+    mut projected: ResMut<ProjectedPose>,
+    time: Res<Time<Real>>,
 ) {
     let (Some(pose), Some(settings)) = (pose, settings) else { return };
+    if !cams.is_empty() {
+        *projected = ProjectedPose { frame_seq: pose.frame_seq, at: time.elapsed(), count: projected.count + 1 };
+    }
     let c = &settings.config;
     for (cam, mut transform, mut projection) in &mut cams {
         let k = cam.world_per_cm;
