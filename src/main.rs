@@ -139,7 +139,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Play { .. }) => Screen::FaceKat,
         Some(Command::Gallery { .. }) => Screen::Gallery,
         Some(Command::Facelab { .. }) => Screen::FaceLab,
-        Some(Command::Window) => Screen::Targets,
+        Some(Command::Window) => Screen::Window,
         Some(Command::Cameras | Command::Fit { .. } | Command::Convert { .. } | Command::BuildGallery { .. })
         | None => Screen::Menu,
     };

@@ -833,7 +833,7 @@ fn room_shares(img: &image::RgbImage) -> (f64, f64) {
 fn every_camera_shares_the_ui_cameras_sample_count() {
     use headroom::screens::CAMERA_MSAA;
 
-    for screen in [Screen::Targets, Screen::FaceKat, Screen::Gallery] {
+    for screen in [Screen::Window, Screen::FaceKat, Screen::Gallery] {
         let mut app = headless_app(screen);
         app.update();
         let spawned = app.world_mut().spawn((Camera3d::default(), Msaa::Sample4)).id();
@@ -859,7 +859,7 @@ fn window_demo_renders_its_room_from_the_command_line_and_the_menu() {
         cyan > 0.02 && red > 0.02
     };
     // `headroom window`: the app starts in the Window demo.
-    let (mut app, target) = offscreen_app(Screen::Targets);
+    let (mut app, target) = offscreen_app(Screen::Window);
     let img = render_until(&mut app, &target, "window-cli.png", 180, room_shows);
     let (cyan, red) = room_shares(&img);
     eprintln!("window demo (command line): grid {:.1}%, targets {:.1}%", cyan * 100.0, red * 100.0);
@@ -879,7 +879,7 @@ fn window_demo_renders_its_room_from_the_command_line_and_the_menu() {
     for _ in 0..3 {
         app.update();
     }
-    assert_eq!(*app.world().resource::<State<Screen>>().get(), Screen::Targets);
+    assert_eq!(*app.world().resource::<State<Screen>>().get(), Screen::Window);
     let img = render_until(&mut app, &target, "window-menu.png", 120, room_shows);
     let (cyan, red) = room_shares(&img);
     eprintln!("window demo (from the menu): grid {:.1}%, targets {:.1}%", cyan * 100.0, red * 100.0);
@@ -1204,7 +1204,7 @@ fn the_window_demo_projects_the_newest_fit() {
     if !require_gpu("pipeline latency") {
         return;
     }
-    let (mut app, _target) = offscreen_app(Screen::Targets);
+    let (mut app, _target) = offscreen_app(Screen::Window);
     let t0 = std::time::Instant::now();
     loop {
         app.update();

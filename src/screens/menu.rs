@@ -24,7 +24,7 @@ const ENTRIES: [(Screen, &str); 5] = [
     (Screen::FaceKat, "Fly through a field of obstacles, steering with your head."),
     (Screen::Gallery, "Explore an art collection as a 3D map, through a head-coupled window."),
     (Screen::FaceLab, "Your face fitted live: landmarks, emotion read-out, caricature, deformation, masks, face swap."),
-    (Screen::Targets, "The screen as a window: a room behind the glass that follows your eyes."),
+    (Screen::Window, "The screen as a window: a room behind the glass that follows your eyes."),
     (Screen::Settings, "Camera or video source, screen size, head calibration."),
 ];
 

@@ -7,7 +7,7 @@ mod preview;
 mod settings;
 pub mod snapshot;
 pub use settings::{CalibrationForm, IMAGES_DIR_FIELD, VIDEO_PATH_FIELD};
-mod targets;
+mod window;
 
 use bevy::prelude::*;
 
@@ -18,7 +18,7 @@ pub enum Screen {
     FaceKat,
     Gallery,
     FaceLab,
-    Targets,
+    Window,
     Settings,
 }
 
@@ -29,7 +29,7 @@ impl Screen {
             Screen::FaceKat => "FaceKat",
             Screen::Gallery => "Gallery",
             Screen::FaceLab => "Face Lab",
-            Screen::Targets => "Window demo",
+            Screen::Window => "Window demo",
             Screen::Settings => "Settings",
         }
     }
@@ -45,7 +45,7 @@ impl Plugin for ScreensPlugin {
             .add_systems(Startup, spawn_ui_camera)
             .add_observer(one_sample_count)
             .add_systems(Update, back_to_menu.run_if(not(in_state(Screen::Menu))))
-            .add_plugins((menu::plugin, settings::plugin, facelab::plugin, targets::plugin, snapshot::plugin));
+            .add_plugins((menu::plugin, settings::plugin, facelab::plugin, window::plugin, snapshot::plugin));
     }
 }
 

@@ -8,8 +8,8 @@ use headroom_capture::{CameraImage, CaptureStatus, SourceSpec, SourceSwitched, S
 use super::{Screen, preview};
 use crate::settings::{Settings, SettingsStore};
 use headroom_face::FaceTracking;
+use headroom_head::HeadSettings;
 use headroom_head::plugin::HeadTracker;
-use headroom_head::{HeadSettings, Observation};
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<CalibrationForm>()
@@ -149,7 +149,7 @@ fn keep_switched_source(
     let message = match result {
         Ok(()) => {
             settings.source = spec;
-            save(&settings, store.as_deref())
+            save(&mut settings, None, store.as_deref())
         }
         Err(e) => format!("Not switched, nothing saved: {e}"),
     };
@@ -173,7 +173,12 @@ impl Default for CalibrationForm {
     }
 }
 
-fn save(settings: &Settings, store: Option<&SettingsStore>) -> String {
+/// Saves the settings file, with the head plugin's [`HeadSettings`] when given (the one live copy
+/// of the head configuration; the file's copy is refreshed from it here and only here).
+fn save(settings: &mut Settings, head: Option<&HeadSettings>, store: Option<&SettingsStore>) -> String {
+    if let Some(head) = head {
+        settings.head = head.config;
+    }
     match store {
         Some(store) => match store.save(settings) {
             Ok(()) => format!("Saved to {}", store.location()),
@@ -202,23 +207,14 @@ fn calibrate_on_space(
     if !keys.just_pressed(KeyCode::Space) {
         return;
     }
-    let fit = tracking.as_ref().and_then(|t| t.fit.clone());
-    let Some((fit, t)) = fit.zip(tracking) else {
-        form.message = Some("No face in view: look at the screen and press Space again.".into());
-        return;
-    };
-    let size = (t.frame_size.0 as f32, t.frame_size.1 as f32);
-    let obs = match &fit.mesh {
-        Some(mesh) => Observation::Mesh { points: mesh, score: fit.score },
-        None => Observation::Landmarks { points: &fit.points, score: fit.score },
-    };
-    match tracker.estimator.calibrate_distance(obs, size, form.arm_cm) {
-        Some(hfov) => {
-            head.config.camera_hfov_deg = Some(hfov);
-            settings.head = head.config;
-            form.message = Some(format!("Camera field of view: {hfov:.1}°. {}", save(&settings, store.as_deref())));
+    match tracker.calibrate_distance(tracking.as_deref(), form.arm_cm, &mut head) {
+        Ok(hfov) => {
+            form.message = Some(format!(
+                "Camera field of view: {hfov:.1}°. {}",
+                save(&mut settings, Some(&head), store.as_deref())
+            ));
         }
-        None => form.message = Some("The face is too small to measure: come closer.".into()),
+        Err(why) => form.message = Some(why.into()),
     }
 }
 
@@ -231,6 +227,7 @@ fn head_ui(
     mut tracker: ResMut<HeadTracker>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
+    let mut forget = false;
     egui::Window::new("Screen and head calibration").anchor(egui::Align2::LEFT_BOTTOM, [10.0, -10.0]).show(
         &ctx,
         |ui| {
@@ -269,8 +266,7 @@ fn head_ui(
                     )),
                 };
                 if c.camera_hfov_deg.is_some() && ui.button("Forget").clicked() {
-                    c.camera_hfov_deg = None;
-                    tracker.estimator.recalibrate();
+                    forget = true;
                 }
             });
             ui.horizontal(|ui| {
@@ -283,13 +279,15 @@ fn head_ui(
                 head.control = if manual { headroom_head::Control::Manual } else { headroom_head::Control::Auto };
             }
             if ui.button("Save").clicked() {
-                settings.head = head.config;
-                form.message = Some(save(&settings, store.as_deref()));
+                form.message = Some(save(&mut settings, Some(&head), store.as_deref()));
             }
             if let Some(m) = &form.message {
                 ui.label(m);
             }
         },
     );
+    if forget {
+        tracker.forget_calibration(&mut head);
+    }
     Ok(())
 }

@@ -64,10 +64,43 @@ impl HeadSettings {
 /// The estimator, kept between frames.
 #[derive(Resource)]
 pub struct HeadTracker {
-    pub estimator: HeadEstimator,
+    estimator: HeadEstimator,
     last_seq: Option<u64>,
     last_face_at: Option<f64>,
     manual_eye: Option<Vec3>,
+}
+
+impl HeadTracker {
+    /// Calibrates the camera's field of view from the newest fit, taken with the face at
+    /// `arm_cm` from the screen, and stores it in `settings` (the one [`HeadConfig`] the app
+    /// has). `Err` says why not (no face, face too small).
+    pub fn calibrate_distance(
+        &mut self,
+        tracking: Option<&FaceTracking>,
+        arm_cm: f32,
+        settings: &mut HeadSettings,
+    ) -> Result<f32, &'static str> {
+        let Some((fit, t)) = tracking.and_then(|t| t.fit.as_ref().map(|f| (f, t))) else {
+            return Err("No face in view: look at the screen and press Space again.");
+        };
+        let size = (t.frame_size.0 as f32, t.frame_size.1 as f32);
+        let obs = match &fit.mesh {
+            Some(mesh) => Observation::Mesh { points: mesh, score: fit.score },
+            None => Observation::Landmarks { points: &fit.points, score: fit.score },
+        };
+        let hfov = self
+            .estimator
+            .calibrate_distance(obs, size, arm_cm)
+            .ok_or("The face is too small to measure: come closer.")?;
+        settings.config.camera_hfov_deg = Some(hfov);
+        Ok(hfov)
+    }
+
+    /// Forgets the calibrated field of view (back to the distance estimate).
+    pub fn forget_calibration(&mut self, settings: &mut HeadSettings) {
+        settings.config.camera_hfov_deg = None;
+        self.estimator.recalibrate();
+    }
 }
 
 /// How long after the last face the pose starts easing back to rest (or to manual control).

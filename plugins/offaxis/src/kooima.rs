@@ -6,17 +6,17 @@ use glam::{Mat3, Mat4, Vec3, Vec4};
 
 /// A physical screen: three corners in world units (e.g. cm).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Screen {
+pub struct PhysicalScreen {
     pub lower_left: Vec3,
     pub lower_right: Vec3,
     pub upper_left: Vec3,
 }
 
-impl Screen {
+impl PhysicalScreen {
     /// A `width × height` screen centred at the origin in the z = 0 plane, facing +z.
     pub fn centered(width: f32, height: f32) -> Self {
         let (w, h) = (width / 2.0, height / 2.0);
-        Screen {
+        PhysicalScreen {
             lower_left: Vec3::new(-w, -h, 0.0),
             lower_right: Vec3::new(w, -h, 0.0),
             upper_left: Vec3::new(-w, h, 0.0),
@@ -53,7 +53,7 @@ pub struct Frustum {
 impl Frustum {
     /// The extents for `eye` looking through `screen`; `None` if the eye is on or behind the
     /// screen plane.
-    pub fn new(screen: &Screen, eye: Vec3, near: f32) -> Option<Frustum> {
+    pub fn new(screen: &PhysicalScreen, eye: Vec3, near: f32) -> Option<Frustum> {
         let (vr, vu, vn) = screen.basis();
         let va = screen.lower_left - eye;
         let vb = screen.lower_right - eye;
@@ -92,13 +92,13 @@ impl Frustum {
 }
 
 /// The camera orientation for a screen: looking along −normal with the screen's up.
-pub fn camera_rotation(screen: &Screen) -> glam::Quat {
+pub fn camera_rotation(screen: &PhysicalScreen) -> glam::Quat {
     let (vr, vu, vn) = screen.basis();
     glam::Quat::from_mat3(&Mat3::from_cols(vr, vu, vn))
 }
 
 /// World → view for an eye at `eye` oriented by [`camera_rotation`].
-pub fn view_from_world(screen: &Screen, eye: Vec3) -> Mat4 {
+pub fn view_from_world(screen: &PhysicalScreen, eye: Vec3) -> Mat4 {
     Mat4::from_rotation_translation(camera_rotation(screen), eye).inverse()
 }
 
@@ -114,9 +114,9 @@ mod tests {
     fn screen_corners_land_on_the_ndc_corners() {
         let mut s = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
         let screens = [
-            Screen::centered(34.0, 19.0),
+            PhysicalScreen::centered(34.0, 19.0),
             // A tilted, off-centre screen.
-            Screen {
+            PhysicalScreen {
                 lower_left: Vec3::new(-20.0, -5.0, -3.0),
                 lower_right: Vec3::new(18.0, -4.0, 4.0),
                 upper_left: Vec3::new(-20.5, 18.0, -2.0),
@@ -127,7 +127,7 @@ mod tests {
             let (vr, vu, _) = screen.basis();
             let up = vu - vr * vu.dot(vr);
             let h = (screen.upper_left - screen.lower_left).length();
-            let screen = Screen { upper_left: screen.lower_left + up.normalize() * h, ..screen };
+            let screen = PhysicalScreen { upper_left: screen.lower_left + up.normalize() * h, ..screen };
             let (_, _, vn) = screen.basis();
             for _ in 0..200 {
                 let eye = screen.lower_left
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn frustum_corners_agree_with_the_clip_matrix() {
-        let screen = Screen::centered(30.0, 20.0);
+        let screen = PhysicalScreen::centered(30.0, 20.0);
         let f = Frustum::new(&screen, Vec3::new(7.0, -3.0, 55.0), 1.0).unwrap();
         let clip = f.clip_from_view();
         for z in [-1.0, -10.0, -250.0] {

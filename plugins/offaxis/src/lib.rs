@@ -4,5 +4,5 @@
 pub mod kooima;
 pub mod plugin;
 
-pub use kooima::{Frustum, Screen};
+pub use kooima::{Frustum, PhysicalScreen};
 pub use plugin::{CameraSystems, OffAxisCamera, OffAxisCameraPlugin, OffAxisProjection, ProjectedPose};

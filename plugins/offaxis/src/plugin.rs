@@ -7,7 +7,7 @@ use bevy::math::Vec3A;
 use bevy::prelude::*;
 use headroom_head::plugin::{HeadPose, HeadSettings};
 
-use crate::kooima::{Frustum, Screen};
+use crate::kooima::{Frustum, PhysicalScreen};
 
 /// The exact asymmetric frustum through the screen from the eye.
 #[derive(Debug, Clone)]
@@ -118,7 +118,7 @@ fn drive_cameras(
     let c = &settings.config;
     for (cam, mut transform, mut projection) in &mut cams {
         let k = cam.world_per_cm;
-        let screen = Screen::centered(c.screen_width_cm * k, c.screen_height_cm * k);
+        let screen = PhysicalScreen::centered(c.screen_width_cm * k, c.screen_height_cm * k);
         // Keep the eye in front of the screen plane.
         let eye = Vec3::new(pose.eye.x, pose.eye.y, pose.eye.z.max(5.0)) * k;
         let Some(frustum) = Frustum::new(&screen, eye, cam.near) else { continue };

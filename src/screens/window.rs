@@ -15,9 +15,9 @@ use super::{Screen, preview};
 const ROOM_DEPTH: f32 = 60.0;
 
 pub(super) fn plugin(app: &mut App) {
-    app.add_systems(OnEnter(Screen::Targets), spawn_scene)
-        .add_systems(Update, draw_room.run_if(in_state(Screen::Targets)))
-        .add_systems(EguiPrimaryContextPass, targets_ui.run_if(in_state(Screen::Targets)));
+    app.add_systems(OnEnter(Screen::Window), spawn_scene)
+        .add_systems(Update, draw_room.run_if(in_state(Screen::Window)))
+        .add_systems(EguiPrimaryContextPass, window_ui.run_if(in_state(Screen::Window)));
 }
 
 fn spawn_scene(
@@ -32,12 +32,12 @@ fn spawn_scene(
         // The UI camera's sample count (with the default 4× the room never showed: issue 21).
         super::CAMERA_MSAA,
         Camera { order: 0, clear_color: ClearColorConfig::Custom(Color::srgb(0.02, 0.02, 0.04)), ..default() },
-        DespawnOnExit(Screen::Targets),
+        DespawnOnExit(Screen::Window),
     ));
     commands.spawn((
         PointLight { intensity: 4.0e6, range: 400.0, shadow_maps_enabled: false, ..default() },
         Transform::from_xyz(0.0, settings.config.screen_height_cm * 0.4, 20.0),
-        DespawnOnExit(Screen::Targets),
+        DespawnOnExit(Screen::Window),
     ));
     commands.insert_resource(GlobalAmbientLight { brightness: 300.0, ..default() });
     let (w, h) = (settings.config.screen_width_cm, settings.config.screen_height_cm);
@@ -67,7 +67,7 @@ fn spawn_scene(
                 Transform::from_translation(pos + Vec3::Z * (k as f32 * 0.05))
                     .with_rotation(Quat::from_rotation_x(std::f32::consts::FRAC_PI_2))
                     .with_scale(Vec3::new(radius * mat_scale(k), 1.0, radius * mat_scale(k))),
-                DespawnOnExit(Screen::Targets),
+                DespawnOnExit(Screen::Window),
             ));
         }
         // A stick from the back wall, so depth reads at a glance.
@@ -78,7 +78,7 @@ fn spawn_scene(
             Transform::from_translation(Vec3::new(pos.x, pos.y, -ROOM_DEPTH + len / 2.0))
                 .with_rotation(Quat::from_rotation_x(std::f32::consts::FRAC_PI_2))
                 .with_scale(Vec3::new(1.0, len, 1.0)),
-            DespawnOnExit(Screen::Targets),
+            DespawnOnExit(Screen::Window),
         ));
     }
 }
@@ -115,7 +115,7 @@ fn draw_room(mut gizmos: Gizmos, settings: Res<HeadSettings>) {
     }
 }
 
-fn targets_ui(
+fn window_ui(
     mut contexts: EguiContexts,
     image: Res<CameraImage>,
     status: Res<CaptureStatus>,
