@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -29,6 +28,49 @@ use crate::fsio;
 use crate::ingest::{self, Found, Metadata, Skipped};
 use crate::manifest::{self, LayoutInfo, Manifest, Period, PeriodKind, Tier, Work};
 use crate::tsne::{self, Matrix, Pca, TsneConfig};
+
+/// Why a build stopped. Nothing is lost when it does: outputs are written atomically and the
+/// previous gallery stays until the new manifest is written.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The options asked for something impossible.
+    #[error("{0}")]
+    Options(String),
+    /// Nothing to build from.
+    #[error("{0}")]
+    Input(String),
+    #[error(transparent)]
+    Model(#[from] features::ModelError),
+    #[error(transparent)]
+    Cache(#[from] cache::CacheError),
+    #[error("cannot encode: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot encode an atlas: {0}")]
+    Image(#[from] image::ImageError),
+    /// A file could not be read, decoded or written (what, and why).
+    #[error("{0}")]
+    File(String),
+}
+
+pub type Result<T, E = BuildError> = std::result::Result<T, E>;
+
+/// `with_context` for this module: any displayable error (or a missing value) becomes a
+/// [`BuildError::File`] that says what was being done.
+trait Context<T> {
+    fn with_context<F: FnOnce() -> String>(self, what: F) -> Result<T>;
+}
+
+impl<T, E: std::fmt::Display> Context<T> for std::result::Result<T, E> {
+    fn with_context<F: FnOnce() -> String>(self, what: F) -> Result<T> {
+        self.map_err(|e| BuildError::File(format!("{}: {e}", what())))
+    }
+}
+
+impl<T> Context<T> for Option<T> {
+    fn with_context<F: FnOnce() -> String>(self, what: F) -> Result<T> {
+        self.ok_or_else(|| BuildError::File(what()))
+    }
+}
 
 pub const MODEL_ID: &str = "mobilenet_v2 torchvision ImageNet (b0353104), 1280-d pooled";
 
@@ -272,13 +314,16 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     let t0 = Instant::now();
     let max_tier = opts.atlas_max.saturating_sub(2);
     if opts.atlas_max > 16384 {
-        bail!("atlas size {} px is more than the 16384 px allowed", opts.atlas_max);
+        return Err(BuildError::Options(format!("atlas size {} px is more than the 16384 px allowed", opts.atlas_max)));
     }
     if opts.tiers.is_empty() || opts.tiers.iter().any(|&t| t == 0 || t > max_tier) {
-        bail!("thumbnail tiers must be between 1 and {max_tier} px (asked for {:?})", opts.tiers);
+        return Err(BuildError::Options(format!(
+            "thumbnail tiers must be between 1 and {max_tier} px (asked for {:?})",
+            opts.tiers
+        )));
     }
     if !(opts.perplexity.is_finite() && opts.perplexity > 0.0) {
-        bail!("--perplexity must be a positive number (got {})", opts.perplexity);
+        return Err(BuildError::Options(format!("--perplexity must be a positive number (got {})", opts.perplexity)));
     }
     let mut tiers = opts.tiers.clone();
     tiers.sort_unstable();
@@ -298,7 +343,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         found.truncate(limit);
     }
     let (meta, mut meta_warnings) = match &opts.metadata {
-        Some(p) => ingest::read_metadata(p).map_err(anyhow::Error::msg)?,
+        Some(p) => ingest::read_metadata(p).map_err(BuildError::File)?,
         None => (HashMap::new(), Vec::new()),
     };
     let cache_dir = opts.out.join("cache");
@@ -368,7 +413,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
                 if net.is_none() {
                     net = Some(
                         MobileNetV2::from_bytes(&weights)
-                            .map_err(|e| anyhow::anyhow!("{}: {e}", opts.model.display()))?,
+                            .map_err(|e| BuildError::File(format!("{}: {e}", opts.model.display())))?,
                     );
                 }
                 let inputs: Vec<&[u8]> = need.iter().map(|n| n.2.as_slice()).collect();
@@ -394,12 +439,12 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     report.features_reused = n.saturating_sub(report.features_computed);
     if n == 0 {
         write_report(&opts.out, &skipped, &meta_warnings, &report)?;
-        bail!(
+        return Err(BuildError::Input(format!(
             "no readable images in {} ({} skipped; see {})",
             opts.dir.display(),
             skipped.len(),
             opts.out.join("report.txt").display()
-        );
+        )));
     }
     let keys: Vec<String> = items.iter().map(|f| feature_key(&tag, f)).collect();
     let entry = |i: usize| cache.get(&keys[i]).expect("items are the works with cached features");
@@ -558,7 +603,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
                 let p = thumb_cache_path(&cache_dir, tier, f);
                 std::fs::remove_file(&p).ok();
                 let img = ingest::decode(&f.path, f.size)
-                    .map_err(|e| anyhow::anyhow!("cannot make the thumbnail of {}: {e}", f.rel))?;
+                    .map_err(|e| BuildError::File(format!("cannot make the thumbnail of {}: {e}", f.rel)))?;
                 cache_thumbnails(&cache_dir, &[tier], f, &img.to_rgb8())?;
                 cached_thumbnail(&cache_dir, tier, f, size).with_context(|| {
                     format!(
@@ -640,7 +685,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         },
         skipped: skipped.clone(),
     };
-    m.validate().map_err(anyhow::Error::msg)?;
+    m.validate().map_err(BuildError::File)?;
     write_report(&opts.out, &skipped, &meta_warnings, &report)?;
     // The manifest last: until it is renamed into place, the previous one and its atlases stand.
     let manifest_path = opts.out.join(manifest::FILE_NAME);
