@@ -327,3 +327,56 @@ mod tests {
         assert!(prepare_blend(&frame, &off, &avg, &[], 2, 64).is_none());
     }
 }
+
+/// Whatever the points (anywhere, NaN, infinite, too few) and whatever the source, a blend is
+/// either `None` or a well-formed problem inside the frame; the CPU blend of it never panics.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn coord() -> impl Strategy<Value = f32> {
+        prop_oneof![
+            8 => -50.0f32..400.0,
+            1 => Just(f32::NAN),
+            1 => Just(f32::INFINITY),
+            1 => Just(-1e30f32),
+            1 => Just(1e30f32),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256u32) / 4
+        ))]
+        #[test]
+        fn any_points_give_a_sound_blend_or_none(
+            pts in proptest::collection::vec((coord(), coord()), 0..80),
+            src in proptest::collection::vec((coord(), coord()), 71),
+            (sw, sh) in (1usize..40, 1usize..40),
+            align in 1usize..70,
+        ) {
+            let frame = Rgba { width: 320, height: 240, data: (0..320 * 240 * 4).map(|i| (i % 251) as u8).collect() };
+            let source = SourceFace {
+                name: "s".into(),
+                credit: String::new(),
+                image: Rgba { width: sw, height: sh, data: vec![128; sw * sh * 4] },
+                points: src.into_iter().map(|(x, y)| [x, y]).collect(),
+            };
+            let points: Vec<[f32; 2]> = pts.into_iter().map(|(x, y)| [x, y]).collect();
+            let tris = crate::warp::face_triangles(
+                &headroom_face::model::ClmModel::from_json(headroom_face::CLMTRACKR_MODEL).unwrap().triangles,
+            );
+            if let Some(b) = prepare_blend(&frame, &points, &source, &tris, 2, align) {
+                let r = b.rect;
+                prop_assert!(r.x >= 0 && r.y >= 0);
+                prop_assert!(r.x as usize + r.width <= 320 && r.y as usize + r.height <= 240);
+                prop_assert_eq!(b.start.len(), r.width * r.height);
+                prop_assert!(b.start.iter().flatten().all(|v| v.is_finite()));
+                let (h, rgba) = poisson::blend_cpu(&b.problem, 5);
+                prop_assert!(h.iter().flatten().all(|v| v.is_finite()));
+                prop_assert_eq!(rgba.len(), r.width * r.height * 4);
+            }
+        }
+    }
+}
