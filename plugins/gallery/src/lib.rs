@@ -9,8 +9,10 @@ pub mod features;
 pub mod fsio;
 pub mod ingest;
 pub mod manifest;
-pub mod plugin;
 pub mod tsne;
 pub mod view;
+pub mod viewer;
 
-pub use plugin::{Gallery, GalleryPlugin, GalleryRenderTarget, GallerySource, GallerySystems, LiveRelayout};
+/// The viewer under its older name.
+pub use viewer as plugin;
+pub use viewer::{Gallery, GalleryPlugin, GalleryRenderTarget, GallerySource, GallerySystems, LiveRelayout};
