@@ -9,10 +9,12 @@ pub mod features;
 pub mod fsio;
 pub mod ingest;
 pub mod manifest;
-pub mod tsne;
+pub mod map;
 pub mod view;
 pub mod viewer;
 
+/// The map maths under its older name.
+pub use map as tsne;
 /// The viewer under its older name.
 pub use viewer as plugin;
 pub use viewer::{Gallery, GalleryPlugin, GalleryRenderTarget, GallerySource, GallerySystems, LiveRelayout};
