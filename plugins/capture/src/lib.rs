@@ -24,7 +24,8 @@ pub use error::CaptureError;
 pub use frame::{FpsMeter, Frame};
 pub use images::ImageSequenceSource;
 pub use plugin::{
-    CameraImage, CapturePlugin, CaptureStatus, CaptureSystems, FrameArrivals, LatestFrame, SourceSwitched, SwitchSource,
+    CameraImage, CapturePlugin, CaptureStatus, CaptureSystems, FrameArrivals, LatestFrame, SourceSwitched,
+    SwitchSource, blank_image, publish_image,
 };
 pub use source::{FrameSource, SourceInfo, SourceSpec, open_source, open_with_fallback};
 #[cfg(not(target_arch = "wasm32"))]

@@ -151,7 +151,8 @@ fn describe(status: &mut CaptureStatus, source: &dyn FrameSource) {
     status.meter = FpsMeter::default();
 }
 
-fn blank_image(w: u32, h: u32) -> Image {
+/// A black RGBA8 (sRGB) image, the format [`CameraImage`] and other frame textures use.
+pub fn blank_image(w: u32, h: u32) -> Image {
     Image::new(
         Extent3d { width: w, height: h, depth_or_array_layers: 1 },
         TextureDimension::D2,
@@ -240,7 +241,8 @@ fn poll_source(
     }
 }
 
-fn publish_image(images: &mut Assets<Image>, handle: &Handle<Image>, frame: &Frame) {
+/// Puts `frame` into the image behind `handle` (re-created when the size changed).
+pub fn publish_image(images: &mut Assets<Image>, handle: &Handle<Image>, frame: &Frame) {
     let Some(mut img) = images.get_mut(handle) else { return };
     let size = img.texture_descriptor.size;
     if size.width != frame.width || size.height != frame.height {

@@ -134,12 +134,7 @@ pub fn other_face_in_frame(
         frame.height,
     )
     .ok_or_else(none)?;
-    let mut crop = Rgba::new(rect.width, rect.height);
-    for y in 0..rect.height {
-        let from = ((rect.y as usize + y) * frame.width + rect.x as usize) * 4;
-        crop.data[y * rect.width * 4..(y + 1) * rect.width * 4]
-            .copy_from_slice(&frame.data[from..from + rect.width * 4]);
-    }
+    let crop = frame.crop(rect);
     let points = fit(name, &crop, tracker).map_err(|_| none())?;
     Ok((SourceFace { name: name.into(), credit: "a still of another face in view".into(), image: crop, points }, rect))
 }
@@ -179,12 +174,7 @@ pub fn prepare_blend(
     let tris = face_triangles(model_triangles);
     let warped = warp(&source.image, &source.points, points, &tris, rect);
     let mask = erode_mask(&warped.mask, rect.width, rect.height, erode);
-    let mut target = vec![0u8; rect.width * rect.height * 4];
-    for y in 0..rect.height {
-        let fy = rect.y as usize + y;
-        let from = (fy * frame.width + rect.x as usize) * 4;
-        target[y * rect.width * 4..(y + 1) * rect.width * 4].copy_from_slice(&frame.data[from..from + rect.width * 4]);
-    }
+    let target = frame.crop(rect).data;
     let problem = Problem::new(rect.width, rect.height, &warped.image.data, &target, &mask).ok()?;
     if problem.unknowns() == 0 {
         return None;

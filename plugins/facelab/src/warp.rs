@@ -100,6 +100,17 @@ impl Rgba {
         (width > 0 && height > 0 && data.len() == width * height * 4).then_some(Rgba { width, height, data })
     }
 
+    /// The pixels of `rect` (which must lie inside the image, as [`PixelRect::around`] makes it).
+    pub fn crop(&self, rect: PixelRect) -> Rgba {
+        let mut out = Rgba::new(rect.width, rect.height);
+        let row = rect.width * 4;
+        for (y, dst) in out.data.chunks_exact_mut(row).enumerate() {
+            let from = ((rect.y as usize + y) * self.width + rect.x as usize) * 4;
+            dst.copy_from_slice(&self.data[from..from + row]);
+        }
+        out
+    }
+
     /// Bilinear sample at `(x, y)` (texel centres at `i + ½`, edges clamped), each channel 0…255.
     pub fn sample(&self, x: f32, y: f32) -> [f32; 4] {
         let fx = (x - 0.5).clamp(0.0, (self.width - 1) as f32);

@@ -81,15 +81,7 @@ pub(crate) fn make_blend_image(mut commands: Commands, mut images: ResMut<Assets
     });
 }
 
-pub(crate) fn blank(w: u32, h: u32) -> Image {
-    Image::new(
-        Extent3d { width: w, height: h, depth_or_array_layers: 1 },
-        TextureDimension::D2,
-        vec![0; (w * h * 4) as usize],
-        TextureFormat::Rgba8UnormSrgb,
-        RenderAssetUsages::default(),
-    )
-}
+pub(crate) use headroom_capture::blank_image as blank;
 
 /// Starts a blend for the newest fit when none is in flight.
 #[allow(clippy::too_many_arguments)]
@@ -159,11 +151,17 @@ pub(crate) fn finish_blend(
     mut images: ResMut<Assets<Image>>,
     shared: Res<GpuBlend>,
     time: Res<Time<bevy::time::Real>>,
+    effect: Res<LabEffect>,
 ) {
     let Some(mut view) = view else { return };
     let Some(t) = task.task.as_mut() else { return };
     let Some(done) = block_on(poll_once(t)) else { return };
     task.task = None;
+    // Face swap was switched off while this blend was being made: nothing to show.
+    if effect.effect != Effect::Substitute {
+        task.in_flight = None;
+        return;
+    }
     let now = time.elapsed_secs();
     task.finished.push(now);
     task.finished.retain(|&s| now - s < 2.0);
@@ -240,7 +238,7 @@ pub(crate) fn show(view: &mut BlendView, task: &mut BlendTask, images: &mut Asse
     if view.blends == 1 {
         info!("face lab: face swap: first blend ({}×{}, sweeps on the {})", s.rect.width, s.rect.height, view.engine);
     }
-    show_frame(images, &view.frame, &s.frame);
+    headroom_capture::publish_image(images, &view.frame, &s.frame);
     task.next = 1 - s.slot;
 }
 
@@ -259,15 +257,6 @@ pub(crate) fn show_gpu_blend(
     if written && effect.effect == Effect::Substitute {
         show(&mut view, &mut task, &mut images, shown);
     }
-}
-
-pub(crate) fn show_frame(images: &mut Assets<Image>, handle: &Handle<Image>, frame: &headroom_capture::Frame) {
-    let Some(mut img) = images.get_mut(handle) else { return };
-    let size = img.texture_descriptor.size;
-    if (size.width, size.height) != (frame.width, frame.height) {
-        *img = blank(frame.width, frame.height);
-    }
-    img.data = Some(frame.rgba.to_vec());
 }
 
 /// In the `RenderGraph` schedule: the sweeps and the compose into this frame's encoder, then

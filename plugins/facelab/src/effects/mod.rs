@@ -12,10 +12,8 @@
 use bevy::platform::time::Instant;
 use std::sync::{Arc, Mutex};
 
-use bevy::asset::RenderAssetUsages;
 use bevy::prelude::*;
 use bevy::render::render_asset::RenderAssets;
-use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
 use bevy::render::renderer::{RenderAdapterInfo, RenderContext, RenderDevice, RenderGraph, RenderQueue};
 use bevy::render::texture::GpuImage;
 use bevy::render::{RenderApp, RenderStartup};
