@@ -146,9 +146,9 @@ fn build(config: AppConfig, output: Output) -> App {
         });
     }
     if !matches!(output, Output::Headless) {
-        // Kernels on the render device: face responses (CPU or GPU, measured) and the gallery's
-        // live relayout.
-        app.add_plugins(headroom_gpu::GpuPlugin { face_responses: config.compute });
+        // Face responses on the render device's GPU or the CPU, whichever measured faster (the
+        // gallery's live relayout comes with the gallery plugin).
+        app.add_plugins(headroom_face::GpuResponsesPlugin { choice: config.compute });
     }
     if let Some(store) = config.store {
         app.insert_resource(store);

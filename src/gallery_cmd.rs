@@ -5,8 +5,8 @@ use headroom_gallery::build::{BuildOptions, build, default_model_path};
 
 use std::sync::Arc;
 
+use headroom_gallery::tsne::GpuTsne;
 use headroom_gallery::tsne::TsneEngine;
-use headroom_gpu::tsne::GpuTsne;
 use headroom_gpu::{ComputeChoice, Gpu};
 
 use crate::cli::Command;

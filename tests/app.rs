@@ -625,8 +625,7 @@ fn gallery_renders_the_bundled_collection_without_a_window() {
     app.insert_resource(GalleryRenderTarget(handle.clone()))
         .insert_resource(GallerySource(manifest))
         .init_state::<S>()
-        .add_plugins(GalleryPlugin { screen: S::Gallery })
-        .add_plugins(headroom_gpu::GpuPlugin { face_responses: headroom_gpu::ComputeChoice::Cpu });
+        .add_plugins(GalleryPlugin { screen: S::Gallery });
     // The renderer initialises asynchronously: wait for it as `App::run` would.
     while app.plugins_state() == bevy::app::PluginsState::Adding {
         bevy::tasks::tick_global_task_pools_on_main_thread();
@@ -681,7 +680,10 @@ fn gallery_renders_the_bundled_collection_without_a_window() {
     // Live relayout: t-SNE iterations dispatched in the render graph, positions read back
     // asynchronously and shown as they arrive.
     use headroom_gallery::LiveRelayout;
-    assert!(app.world().resource::<LiveRelayout>().available.is_some(), "the GPU plugin did not offer a live relayout");
+    assert!(
+        app.world().resource::<LiveRelayout>().available.is_some(),
+        "the gallery did not offer a live relayout on the GPU"
+    );
     let before = app.world().resource::<Gallery>().positions.clone();
     app.world_mut().resource_mut::<LiveRelayout>().requested = true;
     let t0 = std::time::Instant::now();

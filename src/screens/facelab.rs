@@ -62,7 +62,7 @@ fn facelab_ui(
     info: Option<Res<FaceModelInfo>>,
     settings: Option<ResMut<FaceSettings>>,
     mut view: ResMut<LabView>,
-    gpu: Option<Res<headroom_gpu::GpuStatus>>,
+    gpu: Option<Res<headroom_face::ResponseChoice>>,
     (readout, mut neutral): (Res<FaceReadout>, MessageWriter<CaptureNeutral>),
     (snapshot, mut snap): (Res<SnapshotStatus>, MessageWriter<TakeSnapshot>),
     fx: FxParams,
@@ -117,7 +117,7 @@ fn facelab_ui(
             ui.label(format!("Responses on: {}", t.engine));
         }
         if let Some(g) = gpu.as_deref() {
-            ui.label(format!("Start-up choice: {}", g.face_responses))
+            ui.label(format!("Start-up choice: {}", g.words))
                 .on_hover_text(g.adapter.clone().unwrap_or_else(|| "no GPU adapter".into()));
         }
         egui::Grid::new("stage_times").show(ui, |ui| {

@@ -41,8 +41,11 @@ pub enum FitError {
     BadSearch(usize),
 }
 
+/// Why a [`ResponseEngine`] could not compute (any error; the fitter reports it and falls back).
+pub type EngineError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Computes every point's response map from the sampled patches. The fitter does it on the CPU
-/// unless given an engine (the GPU twin is `headroom_gpu::responses::GpuResponses`).
+/// unless given an engine (the GPU twin is [`crate::gpu::GpuEngine`]).
 pub trait ResponseEngine: Send + Sync {
     fn name(&self) -> String;
     /// `patches`: `n × pw²` (pw = search + size − 1); `out`: `n × search²`. An error makes the
@@ -54,7 +57,7 @@ pub trait ResponseEngine: Send + Sync {
         search: usize,
         cfg: ResponseConfig,
         out: &mut [f32],
-    ) -> Result<(), String>;
+    ) -> Result<(), EngineError>;
 }
 
 /// What one fit did.

@@ -4,10 +4,12 @@
 //! (Viola–Jones with OpenCV cascades), [`model`] (the CLM in a project-owned format, converted
 //! from clmtrackr), [`mosse`] (clmtrackr's eye and nose filters that place the model), [`shape`] (the point-distribution model), [`patch`] (SVM patch experts),
 //! [`fit`] (regularised landmark mean-shift), [`score`] (drift check), [`camshift`],
-//! [`tracker`] (the state machine). [`plugin`] is the Bevy glue.
+//! [`tracker`] (the state machine), [`gpu`] (the patch responses on headroom-gpu's kernel).
+//! [`plugin`] is the Bevy glue.
 
 pub mod camshift;
 pub mod fit;
+pub mod gpu;
 pub mod haar;
 pub mod image_ops;
 mod linalg;
@@ -20,18 +22,20 @@ pub mod score;
 pub mod shape;
 pub mod tracker;
 
-pub use fit::{FitConfig, Fitter, ResponseEngine};
+pub use fit::{EngineError, FitConfig, Fitter, ResponseEngine};
 pub use haar::{Cascade, DetectParams, Rect};
 pub use image_ops::Gray;
 pub use model::ClmModel;
 pub use plugin::{
-    FaceFound, FaceLost, FaceModelInfo, FacePlugin, FaceSettings, FaceSystems, FaceTracking, ResponseEngineInbox,
+    FaceFound, FaceLost, FaceModelInfo, FacePlugin, FaceSettings, FaceSystems, FaceTracking, GpuResponsesPlugin,
+    ResponseChoice, ResponseEngineInbox,
 };
 
 /// OpenCV's `haarcascade_frontalface_alt.xml`, the cascade clmtrackr embeds.
 pub static FRONTALFACE_ALT: &str = include_str!("../../../assets/models/haarcascade_frontalface_alt.xml");
 pub use tracker::{
     Detector, FaceEvent, FaceFit, FaceTracker, Landmarks, Placement, StageTimes, TrackOutput, TrackerConfig,
+    TrackerError,
 };
 
 /// The bundled CLM: clmtrackr's `model_pca_20_svm`, converted by `headroom convert clmtrackr`.
@@ -46,8 +50,8 @@ pub(crate) fn proptest_cases(divide: u32) -> proptest::test_runner::Config {
 }
 
 /// The bundled model and cascade, parsed.
-pub fn default_tracker(config: TrackerConfig) -> Result<FaceTracker, String> {
-    let model = ClmModel::from_json(CLMTRACKR_MODEL).map_err(|e| e.to_string())?;
-    let cascade = Cascade::from_xml(FRONTALFACE_ALT).map_err(|e| e.to_string())?;
-    FaceTracker::new(&model, cascade, config).map_err(|e| e.to_string())
+pub fn default_tracker(config: TrackerConfig) -> Result<FaceTracker, TrackerError> {
+    let model = ClmModel::from_json(CLMTRACKR_MODEL)?;
+    let cascade = Cascade::from_xml(FRONTALFACE_ALT)?;
+    FaceTracker::new(&model, cascade, config)
 }

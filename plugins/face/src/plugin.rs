@@ -1,10 +1,13 @@
 //! Bevy glue: tracks the newest captured frame on the async compute pool (one job in flight,
 //! stale frames dropped, the main thread never waits) and publishes the result as
-//! [`FaceTracking`], with [`FaceFound`] / [`FaceLost`] messages.
+//! [`FaceTracking`], with [`FaceFound`] / [`FaceLost`] messages; [`GpuResponsesPlugin`] decides
+//! at start-up whether the patch responses run on the render device's GPU.
 
 use bevy::prelude::*;
+use bevy::render::renderer::{RenderAdapterInfo, RenderDevice, RenderQueue};
 use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, poll_once};
 use headroom_capture::{FpsMeter, LatestFrame};
+use headroom_gpu::ComputeChoice;
 
 use crate::model::DrawPath;
 use crate::{ClmModel, FaceEvent, FaceFit, FaceTracker, Gray, Rect, StageTimes, TrackOutput, TrackerConfig};
@@ -45,7 +48,7 @@ pub struct FaceTracking {
 pub struct FaceSystems;
 
 /// A response engine waiting to be installed in the tracker (between jobs), e.g. the GPU twin
-/// chosen at start-up by headroom-gpu's plugin. [`FaceTracking::engine`] then names it.
+/// chosen at start-up by [`GpuResponsesPlugin`]. [`FaceTracking::engine`] then names it.
 #[derive(Resource, Default)]
 pub struct ResponseEngineInbox(pub Option<Box<dyn crate::ResponseEngine>>);
 
@@ -190,4 +193,96 @@ fn collect_result(
     tracking.result_at = now;
     tracking.meter.tick(now);
     tracking.fps = tracking.meter.fps();
+}
+
+/// Where the patch responses run, decided at start-up on the app's render device: under
+/// [`ComputeChoice::Auto`] both are measured ([`crate::gpu::measure`], on the task pool) and the
+/// faster one goes to the tracker through [`ResponseEngineInbox`]. The tracker runs on the task
+/// pool, so waiting for the kernel's readback never holds up a frame. Needs the render plugin.
+pub struct GpuResponsesPlugin {
+    pub choice: ComputeChoice,
+}
+
+/// What [`GpuResponsesPlugin`] found and decided (shown in Face Lab).
+#[derive(Resource, Default, Debug, Clone)]
+pub struct ResponseChoice {
+    /// The adapter, described ("llvmpipe (…) (Vulkan, Cpu)").
+    pub adapter: Option<String>,
+    /// The decision, in words.
+    pub words: String,
+    /// Start-up measurement: CPU and GPU milliseconds for one frame's 71 response maps.
+    pub measured_ms: Option<(f64, f64)>,
+}
+
+#[derive(Resource)]
+struct ChoiceTask(Task<crate::gpu::Choice>);
+
+impl Plugin for GpuResponsesPlugin {
+    fn build(&self, app: &mut App) {
+        let choice = self.choice;
+        app.init_resource::<ResponseChoice>()
+            .init_resource::<ResponseEngineInbox>()
+            .add_systems(
+                Startup,
+                move |commands: Commands,
+                      device: Option<Res<RenderDevice>>,
+                      queue: Option<Res<RenderQueue>>,
+                      info: Option<Res<RenderAdapterInfo>>,
+                      status: ResMut<ResponseChoice>| {
+                    start_choice(choice, commands, device, queue, info, status)
+                },
+            )
+            .add_systems(Update, finish_choice.before(FaceSystems));
+    }
+}
+
+fn start_choice(
+    choice: ComputeChoice,
+    mut commands: Commands,
+    device: Option<Res<RenderDevice>>,
+    queue: Option<Res<RenderQueue>>,
+    info: Option<Res<RenderAdapterInfo>>,
+    mut status: ResMut<ResponseChoice>,
+) {
+    let (Some(device), Some(queue), Some(info)) = (device, queue, info) else {
+        status.words = "cpu (no GPU adapter)".into();
+        return;
+    };
+    let described = headroom_gpu::context::describe(&info);
+    status.adapter = Some(described.clone());
+    if !headroom_gpu::has_compute(&device.limits()) {
+        status.words = format!("cpu ({described} has no compute shaders)");
+        return;
+    }
+    match choice {
+        ComputeChoice::Cpu => status.words = "cpu (chosen by setting)".into(),
+        // The engine waits for its readback inside the tracking job, which a browser cannot do.
+        _ if cfg!(target_arch = "wasm32") => {
+            status.words = "cpu (web build: GPU responses need a blocking readback)".into()
+        }
+        ComputeChoice::Gpu | ComputeChoice::Auto => {
+            let gpu = headroom_gpu::Gpu::from_parts(device.wgpu_device(), &queue, &info);
+            commands.insert_resource(ChoiceTask(
+                AsyncComputeTaskPool::get().spawn(async move { crate::gpu::measure(gpu, choice) }),
+            ));
+            status.words = "measuring CPU vs GPU …".into();
+        }
+    }
+}
+
+fn finish_choice(
+    mut commands: Commands,
+    task: Option<ResMut<ChoiceTask>>,
+    mut status: ResMut<ResponseChoice>,
+    mut inbox: ResMut<ResponseEngineInbox>,
+) {
+    let Some(mut task) = task else { return };
+    let Some(choice) = block_on(poll_once(&mut task.0)) else { return };
+    commands.remove_resource::<ChoiceTask>();
+    info!("face responses: {}", choice.words);
+    status.words = choice.words;
+    status.measured_ms = choice.measured_ms;
+    if let Some(engine) = choice.engine {
+        inbox.0 = Some(engine);
+    }
 }

@@ -107,6 +107,8 @@ impl TrackerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum TrackerError {
     #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
     Fit(#[from] FitError),
     #[error(transparent)]
     Cascade(#[from] CascadeError),

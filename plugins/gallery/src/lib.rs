@@ -1,6 +1,7 @@
 //! The gallery. Core (no Bevy): [`ingest`], [`features`] (MobileNetV2 in candle), [`tsne`] (PCA,
-//! t-SNE), [`atlas`], [`manifest`], [`build`] (`headroom build-gallery`), [`cache`] (its feature cache), [`fsio`] (crash-safe writes), [`view`] (layouts,
-//! transitions, picking, filters). [`plugin`]: the Bevy viewer.
+//! t-SNE, on the CPU and on headroom-gpu's kernel), [`atlas`], [`manifest`], [`build`] (`headroom build-gallery`), [`cache`] (its feature cache), [`fsio`] (crash-safe writes), [`view`] (layouts,
+//! transitions, picking, filters). [`plugin`]: the Bevy viewer (with the live relayout on the
+//! render device).
 
 pub mod atlas;
 pub mod build;

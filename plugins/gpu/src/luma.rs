@@ -1,9 +1,8 @@
 //! Frame preprocessing on the GPU: RGBA8 → luma at full resolution and at the detector's work
-//! resolution, in one submission. CPU reference: [`Gray::from_rgba`] and [`Gray::resize`].
+//! resolution, in one submission. CPU reference: `headroom_face::Gray::{from_rgba, resize}` (the
+//! face crate's tests compare the two).
 //! (The Haar detector builds its integral images on the CPU from the work image: at 200 px wide
 //! that is ~40k additions, cheaper than a readback.)
-
-use headroom_face::Gray;
 
 use crate::context::{Gpu, GpuError};
 use crate::kernel::{Binding, Kernel, groups_for};
@@ -93,6 +92,14 @@ impl LumaJob {
     }
 }
 
+/// An 8-bit single-channel image, row-major.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plane {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<u8>,
+}
+
 /// Standalone: one frame through the kernel, both images read back.
 pub fn run(
     gpu: &Gpu,
@@ -100,7 +107,7 @@ pub fn run(
     rgba: &[u8],
     src: (usize, usize),
     dst: (usize, usize),
-) -> Result<(Gray, Gray), GpuError> {
+) -> Result<(Plane, Plane), GpuError> {
     if src.0 == 0 || src.1 == 0 || dst.0 == 0 || dst.1 == 0 || rgba.len() != src.0 * src.1 * 4 {
         return Err(GpuError::Unsupported(format!(
             "luma: a {}×{} frame needs {} RGBA bytes and a non-empty target (got {} bytes, target {}×{})",
@@ -120,7 +127,7 @@ pub fn run(
     let full = gpu.read(&job.full, job.full.size())?;
     let work = gpu.read(&job.work, job.work.size())?;
     Ok((
-        Gray { width: src.0, height: src.1, data: full[..src.0 * src.1].to_vec() },
-        Gray { width: dst.0, height: dst.1, data: work[..dst.0 * dst.1].to_vec() },
+        Plane { width: src.0, height: src.1, data: full[..src.0 * src.1].to_vec() },
+        Plane { width: dst.0, height: dst.1, data: work[..dst.0 * dst.1].to_vec() },
     ))
 }

@@ -1,12 +1,8 @@
 //! CLM patch responses on the GPU: all landmarks' search windows correlated with their SVM
 //! experts in one dispatch (one workgroup per landmark), read back as f32 for the mean-shift
-//! step. CPU reference: [`PatchExperts::response`] (via `Fitter::compute_responses_cpu`).
-//!
-//! [`GpuResponses`] is a [`ResponseEngine`]: the face tracker runs it on its task-pool thread,
-//! where waiting for the readback never holds up a rendered frame.
-
-use headroom_face::ResponseEngine;
-use headroom_face::patch::{Logistic, Normalize, PatchExperts, PatchKind, ResponseConfig};
+//! step. CPU reference: `headroom_face::patch::PatchExperts::response`; the face crate wraps
+//! [`GpuResponses`] as its `ResponseEngine` (and compares the two in its tests). The tracker
+//! runs it on its task-pool thread, where waiting for the readback never holds up a frame.
 
 use crate::context::{Gpu, GpuError, storage_buffer};
 use crate::kernel::{Binding, Kernel};
@@ -33,6 +29,35 @@ struct Params {
     normalize: u32,
     logistic: u32,
     _pad: u32,
+}
+
+/// The experts of one kind: `n` linear SVMs of `size × size` weights (row-major, one after the
+/// other) and one bias each.
+#[derive(Clone, Copy, Debug)]
+pub struct Experts<'a> {
+    pub n: usize,
+    pub size: usize,
+    pub weights: &'a [f32],
+    pub bias: &'a [f32],
+}
+
+/// What a search window goes through before the correlation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Prefilter {
+    #[default]
+    Raw,
+    Sobel,
+    Lbp,
+}
+
+/// How responses are computed (clmtrackr's CPU and WebGL paths differ in both flags).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResponseOptions {
+    pub prefilter: Prefilter,
+    /// Normalise over each expert-sized window (else over the whole search patch).
+    pub normalize_window: bool,
+    /// Logistic with the expert's bias, `1/(1+e^−(r+b))` (else `1/(1+e^−(r−1))`).
+    pub logistic_bias: bool,
 }
 
 pub fn kernel(device: &wgpu::Device) -> Kernel {
@@ -79,7 +104,12 @@ impl GpuResponses {
         }
     }
 
-    fn prepare(&mut self, experts: &PatchExperts, search: usize) -> Result<(), GpuError> {
+    /// The adapter it runs on.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    fn prepare(&mut self, experts: Experts<'_>, search: usize) -> Result<(), GpuError> {
         let pw = search + experts.size - 1;
         if pw > MAX_PATCH || search * search > 1024 || experts.n > 65_535 {
             return Err(GpuError::Unsupported(format!(
@@ -96,8 +126,9 @@ impl GpuResponses {
         }
         let d = &self.gpu.device;
         let f = |v: &[f32]| bytemuck::cast_slice::<f32, u8>(v).to_vec();
-        let weights = storage_buffer(d, "expert weights", &f(&experts.weights));
-        let bias = storage_buffer(d, "expert bias", &f(&experts.bias));
+        let weights =
+            storage_buffer(d, "expert weights", &f(&experts.weights[..experts.n * experts.size * experts.size]));
+        let bias = storage_buffer(d, "expert bias", &f(&experts.bias[..experts.n]));
         let patches = storage_buffer(d, "patches", &vec![0u8; experts.n * pw * pw * 4]);
         let out_size = (experts.n * search * search * 4) as u64;
         let out = storage_buffer(d, "responses", &vec![0u8; out_size as usize]);
@@ -118,12 +149,15 @@ impl GpuResponses {
     /// All response maps for `patches` (`n × pw²`) into `out` (`n × search²`).
     pub fn run(
         &mut self,
-        experts: &PatchExperts,
+        experts: Experts<'_>,
         patches: &[f32],
         search: usize,
-        cfg: ResponseConfig,
+        cfg: ResponseOptions,
         out: &mut [f32],
     ) -> Result<(), GpuError> {
+        if experts.weights.len() < experts.n * experts.size * experts.size || experts.bias.len() < experts.n {
+            return Err(GpuError::Unsupported("responses: fewer weights or biases than n experts".into()));
+        }
         self.prepare(experts, search)?;
         let pw = search + experts.size - 1;
         let n = experts.n;
@@ -135,13 +169,13 @@ impl GpuResponses {
             size: experts.size as u32,
             search: search as u32,
             pw: pw as u32,
-            kind: match cfg.kind {
-                PatchKind::Raw => 0,
-                PatchKind::Sobel => 1,
-                PatchKind::Lbp => 2,
+            kind: match cfg.prefilter {
+                Prefilter::Raw => 0,
+                Prefilter::Sobel => 1,
+                Prefilter::Lbp => 2,
             },
-            normalize: u32::from(cfg.normalize == Normalize::Window),
-            logistic: u32::from(cfg.logistic == Logistic::Bias),
+            normalize: u32::from(cfg.normalize_window),
+            logistic: u32::from(cfg.logistic_bias),
             _pad: 0,
         };
         let (Some(pbuf), Some(obuf), Some(staging), Some(group)) =
@@ -164,22 +198,5 @@ impl GpuResponses {
         let bytes = self.gpu.read_mapped(staging, size)?;
         out[..n * search * search].copy_from_slice(bytemuck::cast_slice(&bytes));
         Ok(())
-    }
-}
-
-impl ResponseEngine for GpuResponses {
-    fn name(&self) -> String {
-        format!("gpu: {}", crate::context::adapter_name(&self.gpu.info))
-    }
-
-    fn responses(
-        &mut self,
-        experts: &PatchExperts,
-        patches: &[f32],
-        search: usize,
-        cfg: ResponseConfig,
-        out: &mut [f32],
-    ) -> Result<(), String> {
-        self.run(experts, patches, search, cfg, out).map_err(|e| e.to_string())
     }
 }

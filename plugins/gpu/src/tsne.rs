@@ -1,11 +1,10 @@
 //! t-SNE on the GPU: each iteration is four dispatches (exact tiled repulsion, a reduction for
-//! Z and the mean, the gradient over sparse P, then gains/momentum/step). Input preparation
-//! (kNN, perplexity calibration, PCA init) is the CPU's, shared with the reference, so both
-//! optimise the same objective from the same start. CPU reference:
-//! [`headroom_gallery::tsne::exact_gradient`] (per-iteration gradient) and
-//! [`headroom_gallery::tsne::tsne`] (the whole run, Barnes–Hut).
-
-use headroom_gallery::tsne::{self, Affinities, Matrix, Progress, TsneConfig, TsneEngine};
+//! Z and the mean, the gradient over sparse P, then gains/momentum/step). The kernel takes what
+//! the caller prepared: the joint affinities P (CSR), the start positions and the step schedule.
+//! The gallery prepares them (kNN, perplexity calibration, PCA init — shared with its CPU
+//! reference, so both optimise the same objective from the same start), wraps this as its GPU
+//! `TsneEngine`, and compares the two in its tests (`headroom_gallery::tsne::exact_gradient`
+//! per iteration, `headroom_gallery::tsne::tsne` for a whole run).
 
 use crate::context::{Gpu, GpuError, storage_buffer};
 use crate::kernel::{Binding, Kernel, groups_for};
@@ -38,11 +37,43 @@ pub fn kernel(device: &wgpu::Device) -> Kernel {
     Kernel::new(device, "tsne", WGSL, &BINDINGS, &["repulsion", "reduce", "gradient", "apply"])
 }
 
+/// Joint affinities as compressed sparse rows: row `i`'s neighbours are
+/// `indices[indptr[i]..indptr[i + 1]]` with weights `values[…]`.
+#[derive(Clone, Copy, Debug)]
+pub struct SparseRows<'a> {
+    pub indptr: &'a [usize],
+    pub indices: &'a [u32],
+    pub values: &'a [f32],
+}
+
+/// One iteration's step parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Step {
+    pub exaggeration: f32,
+    pub momentum: f32,
+    pub learning_rate: f32,
+}
+
+/// The step parameters of iteration `it` (the caller's schedule).
+pub type Schedule = Box<dyn Fn(usize) -> Step + Send + Sync>;
+
+/// How long a run is: `early` iterations of early exaggeration, then `late` more. A batch of
+/// iterations shares one parameter set, so it never crosses from one phase into the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Phases {
+    pub early: usize,
+    pub late: usize,
+}
+
+/// Progress callback: (iterations done, total iterations).
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
 /// One embedding being optimised on the GPU.
 pub struct TsneRun {
     pub n: usize,
     pub dims: usize,
-    pub cfg: TsneConfig,
+    pub phases: Phases,
+    schedule: Schedule,
     /// Iterations done.
     pub iteration: usize,
     uniform: wgpu::Buffer,
@@ -54,23 +85,35 @@ pub struct TsneRun {
 }
 
 impl TsneRun {
-    /// Uploads P and the initial positions (`init`: n × dims, dims 2 or 3).
+    /// Uploads P and the initial positions (`init`: n × dims row-major, dims 2 or 3).
     pub fn new(
         device: &wgpu::Device,
         kernel: &Kernel,
-        p: &Affinities,
-        init: &Matrix,
-        cfg: &TsneConfig,
+        p: SparseRows<'_>,
+        init: &[f32],
+        dims: usize,
+        phases: Phases,
+        schedule: Schedule,
     ) -> Result<TsneRun, GpuError> {
-        let (n, dims) = (init.rows, init.cols);
-        if !(2..=3).contains(&dims) || n < 2 || p.indptr.len() != n + 1 {
+        let n = init.len().checked_div(dims).unwrap_or(0);
+        if !(2..=3).contains(&dims) || n < 2 || init.len() != n * dims || p.indptr.len() != n + 1 {
             return Err(GpuError::Unsupported(format!(
-                "GPU t-SNE needs ≥ 2 points in 2 or 3 dimensions (got {n} × {dims})"
+                "GPU t-SNE needs ≥ 2 points in 2 or 3 dimensions and one P row per point (got {} values in {dims} dimensions, {} rows)",
+                init.len(),
+                p.indptr.len().saturating_sub(1)
             )));
+        }
+        let nnz = p.indptr[n];
+        if p.indptr.windows(2).any(|w| w[0] > w[1])
+            || nnz > p.indices.len()
+            || nnz > p.values.len()
+            || p.indices[..nnz].iter().any(|&j| j as usize >= n)
+        {
+            return Err(GpuError::Unsupported("GPU t-SNE: P's rows do not describe n points".into()));
         }
         let mut y4 = vec![0.0f32; n * 4];
         for i in 0..n {
-            y4[i * 4..i * 4 + dims].copy_from_slice(init.row(i));
+            y4[i * 4..i * 4 + dims].copy_from_slice(&init[i * dims..(i + 1) * dims]);
         }
         let mut st = vec![0.0f32; n * 12];
         for i in 0..n {
@@ -88,14 +131,15 @@ impl TsneRun {
         let rep = storage_buffer(device, "tsne repulsion", &vec![0u8; n * 16]);
         let state = storage_buffer(device, "tsne state", &b(&st));
         let ip = storage_buffer(device, "tsne indptr", bytemuck::cast_slice(&indptr));
-        let ix = storage_buffer(device, "tsne indices", bytemuck::cast_slice(&p.indices));
-        let pv = storage_buffer(device, "tsne p", &b(&p.values));
+        let ix = storage_buffer(device, "tsne indices", bytemuck::cast_slice(&p.indices[..nnz]));
+        let pv = storage_buffer(device, "tsne p", &b(&p.values[..nnz]));
         let stats = storage_buffer(device, "tsne stats", &[0u8; 16]);
         let group = kernel.bind_group(device, &[&uniform, &y, &rep, &state, &ip, &ix, &pv, &stats]);
         Ok(TsneRun {
             n,
             dims,
-            cfg: cfg.clone(),
+            phases,
+            schedule,
             iteration: 0,
             uniform,
             y,
@@ -106,11 +150,11 @@ impl TsneRun {
     }
 
     pub fn total_iterations(&self) -> usize {
-        self.cfg.early_iters + self.cfg.iters
+        self.phases.early + self.phases.late
     }
 
     pub fn params(&self, it: usize) -> Params {
-        let (exaggeration, momentum, learning_rate) = tsne::schedule(&self.cfg, self.n, it);
+        let Step { exaggeration, momentum, learning_rate } = (self.schedule)(it);
         Params { n: self.n as u32, dims: self.dims as u32, exaggeration, momentum, learning_rate, _pad: [0; 3] }
     }
 
@@ -118,8 +162,7 @@ impl TsneRun {
     /// the end of early exaggeration, since the parameters are written once per submission).
     pub fn batch_len(&self, want: usize) -> usize {
         let left = self.total_iterations().saturating_sub(self.iteration);
-        let phase_end =
-            if self.iteration < self.cfg.early_iters { self.cfg.early_iters } else { self.total_iterations() };
+        let phase_end = if self.iteration < self.phases.early { self.phases.early } else { self.total_iterations() };
         want.min(left).min(phase_end - self.iteration)
     }
 
@@ -155,17 +198,19 @@ impl TsneRun {
         &self.y
     }
 
-    /// Decodes a readback of [`Self::positions_buffer`] into n × dims, recentred.
-    pub fn decode_positions(&self, bytes: &[u8]) -> Matrix {
-        let v: &[f32] = bytemuck::cast_slice(&bytes[..self.n * 16]);
-        let mut out = Matrix::zeros(self.n, self.dims);
-        for i in 0..self.n {
-            out.data[i * self.dims..(i + 1) * self.dims].copy_from_slice(&v[i * 4..i * 4 + self.dims]);
+    /// Decodes a readback of [`Self::positions_buffer`] into n × dims (row-major), recentred.
+    pub fn decode_positions(&self, bytes: &[u8]) -> Vec<f32> {
+        let (n, dims) = (self.n, self.dims);
+        let mut out = vec![0.0f32; n * dims];
+        for (i, c) in bytes.chunks_exact(16).take(n).enumerate() {
+            for a in 0..dims {
+                out[i * dims + a] = f32::from_le_bytes([c[a * 4], c[a * 4 + 1], c[a * 4 + 2], c[a * 4 + 3]]);
+            }
         }
-        for a in 0..self.dims {
-            let mean = (0..self.n).map(|i| f64::from(out.data[i * self.dims + a])).sum::<f64>() / self.n as f64;
-            for i in 0..self.n {
-                out.data[i * self.dims + a] -= mean as f32;
+        for a in 0..dims {
+            let mean = (0..n).map(|i| f64::from(out[i * dims + a])).sum::<f64>() / n as f64;
+            for i in 0..n {
+                out[i * dims + a] -= mean as f32;
             }
         }
         out
@@ -178,7 +223,7 @@ impl TsneRun {
         kernel: &Kernel,
         batch: usize,
         progress: Option<Progress<'_>>,
-    ) -> Result<Matrix, GpuError> {
+    ) -> Result<Vec<f32>, GpuError> {
         let total = self.total_iterations();
         while self.iteration < total {
             let mut enc = gpu.device.create_command_encoder(&Default::default());
@@ -192,7 +237,7 @@ impl TsneRun {
         self.positions(gpu)
     }
 
-    pub fn positions(&self, gpu: &Gpu) -> Result<Matrix, GpuError> {
+    pub fn positions(&self, gpu: &Gpu) -> Result<Vec<f32>, GpuError> {
         Ok(self.decode_positions(&gpu.read(&self.y, (self.n * 16) as u64)?))
     }
 
@@ -221,46 +266,5 @@ impl TsneRun {
             g[i * self.dims..(i + 1) * self.dims].copy_from_slice(&st[i * 12 + 8..i * 12 + 8 + self.dims]);
         }
         Ok(g)
-    }
-}
-
-/// The whole t-SNE (same input preparation as the CPU) on a GPU; a [`TsneEngine`] for the
-/// gallery build.
-pub struct GpuTsne {
-    pub gpu: Gpu,
-    kernel: Kernel,
-}
-
-impl GpuTsne {
-    pub fn new(gpu: Gpu) -> GpuTsne {
-        let kernel = kernel(&gpu.device);
-        GpuTsne { gpu, kernel }
-    }
-
-    pub fn kernel(&self) -> &Kernel {
-        &self.kernel
-    }
-
-    pub fn start(&self, p: &Affinities, init: &Matrix, cfg: &TsneConfig) -> Result<TsneRun, GpuError> {
-        TsneRun::new(&self.gpu.device, &self.kernel, p, init, cfg)
-    }
-
-    pub fn tsne(&self, x: &Matrix, cfg: &TsneConfig, progress: Option<Progress<'_>>) -> Result<Matrix, GpuError> {
-        if x.rows < 4 {
-            return Ok(tsne::tsne(x, cfg, progress));
-        }
-        let (p, init) = tsne::affinities_and_init(x, cfg);
-        let mut run = self.start(&p, &init, cfg)?;
-        run.run_to_end(&self.gpu, &self.kernel, 25, progress)
-    }
-}
-
-impl TsneEngine for GpuTsne {
-    fn name(&self) -> String {
-        format!("gpu: {}", crate::context::adapter_name(&self.gpu.info))
-    }
-
-    fn run(&self, x: &Matrix, cfg: &TsneConfig, progress: Option<Progress<'_>>) -> Result<Matrix, String> {
-        self.tsne(x, cfg, progress).map_err(|e| e.to_string())
     }
 }

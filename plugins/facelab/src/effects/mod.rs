@@ -198,7 +198,7 @@ pub(crate) fn build(app: &mut App) {
                  device: Res<RenderDevice>,
                  info: Res<RenderAdapterInfo>,
                  shared: Res<GpuBlend>| {
-                    if headroom_gpu::plugin::has_compute(&device) {
+                    if headroom_gpu::has_compute(&device.limits()) {
                         r.kernel = Some(poisson::kernel(device.wgpu_device()));
                         if let Ok(mut s) = shared.0.lock() {
                             let software = info.device_type == wgpu::DeviceType::Cpu;

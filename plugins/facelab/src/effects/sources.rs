@@ -73,7 +73,7 @@ pub(crate) fn add_photo(
         pending.push(AsyncComputeTaskPool::get().spawn(async move {
             let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into());
             let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let mut tracker = default_tracker(TrackerConfig::default())?;
+            let mut tracker = default_tracker(TrackerConfig::default()).map_err(|e| e.to_string())?;
             SourceFace::from_photo(&name, &bytes, &mut tracker).map_err(|e: FaceError| e.to_string())
         }));
     }
@@ -86,7 +86,7 @@ pub(crate) fn add_photo(
                 let n = faces.faces.len() + 1;
                 pending.push(AsyncComputeTaskPool::get().spawn(async move {
                     let detector = headroom_face::nn::BlazeFace::new().map_err(|e| e.to_string())?;
-                    let mut tracker = default_tracker(TrackerConfig::default())?;
+                    let mut tracker = default_tracker(TrackerConfig::default()).map_err(|e| e.to_string())?;
                     let name = format!("Face in view ({n})");
                     crate::faces::other_face_in_frame(&frame, tracked, &detector, &mut tracker, &name)
                         .map(|(f, _)| f)

@@ -11,12 +11,13 @@
 //!   at the affinity-weighted mean of its neighbours, as openTSNE's `transform`).
 //!
 //! One room a concern: [`affinities`], [`pca`], [`barnes_hut`], [`tsne`] (the optimiser and
-//! `transform`), [`metrics`]; all re-exported here (`headroom_gallery::tsne` names this module too).
+//! `transform`), [`metrics`], [`gpu`] (the optimiser on headroom-gpu's kernel); all re-exported here (`headroom_gallery::tsne` names this module too).
 
 #![allow(clippy::needless_range_loop)] // fixed-size coordinate loops over parallel arrays
 
 pub mod affinities;
 pub mod barnes_hut;
+pub mod gpu;
 pub mod metrics;
 pub mod pca;
 #[cfg(test)]
@@ -25,6 +26,7 @@ pub mod tsne;
 
 pub use affinities::*;
 pub(crate) use barnes_hut::*;
+pub use gpu::GpuTsne;
 pub use metrics::*;
 pub use pca::*;
 pub use tsne::*;

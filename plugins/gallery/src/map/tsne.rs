@@ -82,11 +82,14 @@ pub(crate) fn check_dims(dims: usize) -> Result<(), String> {
     if dims == 2 || dims == 3 { Ok(()) } else { Err(format!("t-SNE supports 2 or 3 output dimensions, not {dims}")) }
 }
 
-/// Another t-SNE optimiser the gallery build can use in place of [`tsne`] (the GPU twin in
-/// `headroom-gpu`). It gets the same input and settings and returns an n × dims embedding.
+/// Why a [`TsneEngine`] could not run (any error; the build reports it and uses the CPU).
+pub type EngineError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Another t-SNE optimiser the gallery build can use in place of [`tsne`] (the GPU twin is
+/// [`super::GpuTsne`]). It gets the same input and settings and returns an n × dims embedding.
 pub trait TsneEngine: Send + Sync {
     fn name(&self) -> String;
-    fn run(&self, x: &Matrix, cfg: &TsneConfig, progress: Option<Progress<'_>>) -> Result<Matrix, String>;
+    fn run(&self, x: &Matrix, cfg: &TsneConfig, progress: Option<Progress<'_>>) -> Result<Matrix, EngineError>;
 }
 
 impl std::fmt::Debug for dyn TsneEngine {

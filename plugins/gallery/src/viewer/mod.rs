@@ -4,7 +4,8 @@
 //! hover (outline drawn over everything) and click to open a work; search and filters that fade
 //! the rest; four layouts with animated transitions; a period panel with typical works and
 //! outliers. The logic lives in [`crate::view`]; this folder is glue, one room a concern: [`state`]
-//! (the open gallery), [`load`], [`meshes`], [`navigate`], [`ui`].
+//! (the open gallery), [`load`], [`meshes`], [`navigate`], [`ui`], [`relayout`] (t-SNE live on the
+//! render device).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::view::{self, Filter, Layout, Quad, Transition};
 mod load;
 mod meshes;
 mod navigate;
+mod relayout;
 mod state;
 mod ui;
 
@@ -102,6 +104,7 @@ impl<S: States + FreelyMutableState + Copy> Plugin for GalleryPlugin<S> {
             app.insert_resource(GallerySource(default_manifest()));
         }
         app.init_resource::<LiveRelayout>();
+        relayout::build(app);
         app.add_systems(
             OnEnter(s),
             move |commands: Commands, src: Res<GallerySource>, target: Option<Res<GalleryRenderTarget>>| {

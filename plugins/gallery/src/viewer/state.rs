@@ -41,11 +41,11 @@ pub struct Gallery {
     pub(crate) map_radius: f32,
 }
 
-/// A live re-layout of the open collection: the GPU plugin (headroom-gpu) runs t-SNE in the
-/// render graph, reads the positions back each frame and hands them to [`Gallery::show_live_positions`].
+/// A live re-layout of the open collection: the viewer's relayout runs headroom-gpu's t-SNE kernel
+/// in the render graph, reads the positions back each frame and hands them to [`Gallery::show_live_positions`].
 #[derive(Resource, Default, Debug, Clone)]
 pub struct LiveRelayout {
-    /// Set by whoever can run it (the GPU plugin, when a compute-capable adapter is present).
+    /// Set at start-up when the render device runs compute shaders.
     pub available: Option<String>,
     /// Set by the toolbar button; taken by the runner.
     pub requested: bool,

@@ -1,16 +1,17 @@
-//! `cargo bench --profile dev --workspace --bench gpu`: every kernel, CPU reference vs GPU, at
-//! growing sizes, end to end (upload + dispatch + readback for the GPU; all cores for the CPU).
-//! Prints one line per size and the crossover (the first size where the GPU wins), if any.
+//! `cargo bench --profile dev --workspace --bench gpu`: every kernel of headroom-gpu against its
+//! CPU reference (in the crates that use it: face, gallery; Poisson's own), at growing sizes, end
+//! to end (upload + dispatch + readback for the GPU; all cores for the CPU). Prints one line per
+//! size and the crossover (the first size where the GPU wins), if any. It lives in the app
+//! package because it needs every user of the kernel library.
 
 use std::time::Instant;
 
 use headroom_capture::{DEMO_CLIP, VideoSource};
 use headroom_face::patch::PatchExperts;
 use headroom_face::{Gray, TrackerConfig, default_tracker};
-use headroom_gallery::tsne::{self, Matrix, TsneConfig};
+use headroom_gallery::tsne::{self, GpuTsne, Matrix, TsneConfig};
 use headroom_gpu::Gpu;
 use headroom_gpu::responses::GpuResponses;
-use headroom_gpu::tsne::GpuTsne;
 
 fn median_ms(mut f: impl FnMut(), reps: usize) -> f64 {
     f(); // warm-up (pipelines, caches)
@@ -117,14 +118,15 @@ fn main() {
             },
             20,
         );
-        let gpu_ms = median_ms(|| engine.run(&experts, &patches, search, cfg, &mut out).unwrap(), 20);
+        let (kernel_experts, opts) = (headroom_face::gpu::experts(&experts), headroom_face::gpu::options(cfg));
+        let gpu_ms = median_ms(|| engine.run(kernel_experts, &patches, search, opts, &mut out).unwrap(), 20);
         rows.push((format!("{} windows ({faces} × 71)", experts.n), cpu, gpu_ms));
     }
     report("CLM responses", &rows);
 
     // t-SNE: per-iteration time (after input preparation), digits-like data at growing n.
     let (x, _) = {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/gallery/digits.bin");
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gallery/digits.bin");
         let b = std::fs::read(p).unwrap();
         let (rows, cols) = (
             u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize,
@@ -151,7 +153,7 @@ fn main() {
         let cpu = (t.elapsed().as_secs_f64() * 1000.0 - prep_ms).max(0.0) / iters as f64;
         let mut run = engine.start(&p, &init, &cfg).unwrap();
         let t = Instant::now();
-        run.run_to_end(&engine.gpu, engine.kernel(), 30, None).unwrap();
+        engine.finish(&mut run, 30, None).unwrap();
         let gpu_ms = t.elapsed().as_secs_f64() * 1000.0 / iters as f64;
         rows.push((format!("n={n} 3D (per iteration)"), cpu, gpu_ms));
     }
