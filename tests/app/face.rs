@@ -1,0 +1,209 @@
+//! Face tracking on real frames.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use headroom::fit_cmd::{fit_still, track_frame};
+use headroom_capture::images::read_rgba;
+use headroom_capture::{DEMO_CLIP, Frame, VideoSource};
+use headroom_face::{FaceEvent, TrackerConfig, default_tracker};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Reference {
+    normaliser: [String; 2],
+    stills: BTreeMap<String, BTreeMap<String, [f32; 2]>>,
+    clip: Clip,
+}
+
+#[derive(Deserialize)]
+struct Clip {
+    frames: BTreeMap<String, BTreeMap<String, [f32; 2]>>,
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/faces")
+}
+
+fn reference() -> Reference {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("reference.json")).unwrap()).unwrap()
+}
+
+/// Mean point error over the shared landmarks, divided by the outer-eye-corner distance.
+fn nme(points: &[[f32; 2]], truth: &BTreeMap<String, [f32; 2]>, norm: &[String; 2]) -> f32 {
+    let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    let scale = d(truth[&norm[0]], truth[&norm[1]]);
+    let sum: f32 = truth.iter().map(|(k, &t)| d(points[k.parse::<usize>().unwrap()], t)).sum();
+    sum / truth.len() as f32 / scale
+}
+
+fn still(name: &str) -> Frame {
+    let (w, h, rgba) = read_rgba(&fixtures().join(name)).unwrap();
+    Frame::new(w, h, rgba, std::time::Duration::ZERO, 0).unwrap()
+}
+
+fn stills_nme(config: TrackerConfig) -> Vec<f32> {
+    let r = reference();
+    let mut tracker = default_tracker(config).unwrap();
+    let mut errors = Vec::new();
+    for (name, truth) in &r.stills {
+        let (rec, _) = fit_still(&mut tracker, &still(name), name.clone());
+        assert!(rec.found, "{name}: no fit");
+        assert_eq!(rec.points.len(), 71);
+        errors.push(nme(&rec.points, truth, &r.normaliser));
+    }
+    errors
+}
+
+#[test]
+fn fit_error_on_the_reference_stills() {
+    let errors = stills_nme(TrackerConfig::clm());
+    let mean = errors.iter().sum::<f32>() / errors.len() as f32;
+    println!("CLM: stills NME per image {errors:.3?}, mean {mean:.4}");
+    // See the README (face tracking accuracy) for how this bound was chosen.
+    assert!(mean < STILLS_NME_BOUND, "mean NME {mean:.4} ≥ {STILLS_NME_BOUND}");
+}
+
+#[test]
+fn mesh_fit_error_on_the_reference_stills() {
+    let errors = stills_nme(TrackerConfig::default());
+    let mean = errors.iter().sum::<f32>() / errors.len() as f32;
+    let worst = errors.iter().copied().fold(0.0, f32::max);
+    println!("mesh: stills NME per image {errors:.3?}, mean {mean:.4}, worst {worst:.4}");
+    assert!(mean < MESH_NME_BOUND && worst < 2.0 * MESH_NME_BOUND, "mean NME {mean:.4}, worst {worst:.4}");
+}
+
+#[test]
+fn sobel_and_lbp_experts_also_fit() {
+    let r = reference();
+    for kind in [headroom_face::patch::PatchKind::Sobel, headroom_face::patch::PatchKind::Lbp] {
+        let mut config = TrackerConfig::clm();
+        config.fit.response = headroom_face::patch::ResponseConfig::for_kind(kind);
+        let mut tracker = default_tracker(config).unwrap();
+        let mut errors = Vec::new();
+        for (name, truth) in &r.stills {
+            tracker.reset();
+            let (rec, _) = track_frame(&mut tracker, &still(name), name.clone());
+            assert!(rec.found, "{kind:?} {name}: no fit");
+            errors.push(nme(&rec.points, truth, &r.normaliser));
+        }
+        let mean = errors.iter().sum::<f32>() / errors.len() as f32;
+        println!("{kind:?} experts: stills NME {mean:.4}");
+        // Measured 0.147 (Sobel) and 0.149 (LBP); the box-only start is 0.19, so a bound of
+        // 0.17 proves the fit improves on it.
+        assert!(mean < 0.17, "{kind:?}: mean NME {mean:.4}");
+    }
+}
+
+/// Frames, frames with a fit, detections, losses, NME per reference frame (1.0 if no fit).
+fn track_clip(config: TrackerConfig) -> (usize, usize, usize, usize, Vec<f32>) {
+    let r = reference();
+    let mut tracker = default_tracker(config).unwrap();
+    let mut video = VideoSource::from_bytes(DEMO_CLIP.to_vec(), "demo").unwrap();
+    let (mut frames, mut with_fit, mut found, mut lost) = (0, 0, 0, 0);
+    let mut errors = Vec::new();
+    while let Some(frame) = video.next_frame().unwrap() {
+        let (rec, out) = track_frame(&mut tracker, &frame, frame.seq.to_string());
+        frames += 1;
+        with_fit += usize::from(rec.found);
+        found += out.events.iter().filter(|e| **e == FaceEvent::Found).count();
+        lost += out.events.iter().filter(|e| **e == FaceEvent::Lost).count();
+        if let Some(truth) = r.clip.frames.get(&frame.seq.to_string()) {
+            errors.push(if rec.found { nme(&rec.points, truth, &r.normaliser) } else { 1.0 });
+        }
+    }
+    (frames, with_fit, found, lost, errors)
+}
+
+/// Happy against mouth width over the demo clip: the clip's speaker talks and smiles, so
+/// the frames are picked by the fit (mouth corners 44–50 over the outer eye corners 23–28),
+/// not by hand.
+fn happy_by_mouth_width(config: TrackerConfig) -> (f32, f32, usize) {
+    use headroom_facelab::{Classifiers, Expression};
+    let mut tracker = default_tracker(config).unwrap();
+    let mut video = VideoSource::from_bytes(DEMO_CLIP.to_vec(), "demo").unwrap();
+    let mut e = Expression::new(Classifiers::bundled().unwrap());
+    let mut rows = Vec::new();
+    while let Some(frame) = video.next_frame().unwrap() {
+        let (_, out) = track_frame(&mut tracker, &frame, frame.seq.to_string());
+        let Some(fit) = out.fit else {
+            e.clear();
+            continue;
+        };
+        e.push(&fit.params);
+        let d = |a: usize, b: usize| {
+            let (p, q) = (fit.points[a], fit.points[b]);
+            ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt()
+        };
+        if let Some(em) = e.emotions() {
+            let happy = em.iter().find(|(n, _)| n == "happy").unwrap().1;
+            rows.push((d(44, 50) / d(23, 28), happy));
+        }
+    }
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let q = rows.len() / 4;
+    let mean = |r: &[(f32, f32)]| r.iter().map(|x| x.1).sum::<f32>() / r.len() as f32;
+    (mean(&rows[..q]), mean(&rows[rows.len() - q..]), rows.len())
+}
+
+#[test]
+fn happy_rises_when_the_mouth_is_wide() {
+    for (name, config) in [("mesh", TrackerConfig::default()), ("CLM", TrackerConfig::clm())] {
+        let (narrow, wide, n) = happy_by_mouth_width(config);
+        println!("{name}: happy {narrow:.3} on the narrowest-mouth quarter, {wide:.3} on the widest ({n} frames)");
+        assert!(wide > narrow + 0.05, "{name}: happy {wide:.3} (wide mouth) vs {narrow:.3} (narrow)");
+    }
+}
+
+#[test]
+fn tracks_the_whole_demo_clip() {
+    let (frames, with_fit, found, lost, errors) = track_clip(TrackerConfig::clm());
+    let mean = errors.iter().sum::<f32>() / errors.len() as f32;
+    println!(
+        "CLM, demo clip: {frames} frames, fit in {with_fit}, {found} detections, {lost} losses, NME {mean:.4} over {} reference frames",
+        errors.len()
+    );
+    assert_eq!(frames, 480);
+    assert!(with_fit >= 460, "a fit in only {with_fit} of 480 frames");
+    assert!(lost <= 1, "{lost} losses");
+    assert!(mean < CLIP_NME_BOUND, "mean NME {mean:.4} ≥ {CLIP_NME_BOUND}");
+}
+
+#[test]
+fn mesh_tracks_the_whole_demo_clip_with_one_detection() {
+    let (frames, with_fit, found, lost, errors) = track_clip(TrackerConfig::default());
+    let mean = errors.iter().sum::<f32>() / errors.len() as f32;
+    let worst = errors.iter().copied().fold(0.0, f32::max);
+    println!(
+        "mesh, demo clip: {frames} frames, fit in {with_fit}, {found} detections, {lost} losses, NME {mean:.4} (worst {worst:.4}) over {} reference frames",
+        errors.len()
+    );
+    assert_eq!(frames, 480);
+    assert_eq!((with_fit, found, lost), (480, 1, 0), "fit, detections, losses");
+    assert!(mean < MESH_NME_BOUND && worst < 2.0 * MESH_NME_BOUND, "mean NME {mean:.4}, worst {worst:.4}");
+}
+
+#[test]
+fn bad_frames_do_not_panic() {
+    for config in [TrackerConfig::clm(), TrackerConfig::default()] {
+        bad_frames(config);
+    }
+}
+
+fn bad_frames(config: TrackerConfig) {
+    let mut tracker = default_tracker(config).unwrap();
+    for (w, h) in [(0u32, 0u32), (1, 1), (7, 3)] {
+        let f = Frame::new(w, h, vec![0; (w * h * 4) as usize], std::time::Duration::ZERO, 0).unwrap();
+        assert!(!track_frame(&mut tracker, &f, "tiny".into()).0.found);
+    }
+    let black = Frame::new(640, 480, vec![0; 640 * 480 * 4], std::time::Duration::ZERO, 0).unwrap();
+    assert!(!track_frame(&mut tracker, &black, "black".into()).0.found);
+    // 10k × 10k grey: detection runs on a 200-px work image, so this stays quick.
+    let big = Frame::new(10_000, 10_000, vec![128; 10_000 * 10_000 * 4], std::time::Duration::ZERO, 0).unwrap();
+    assert!(!track_frame(&mut tracker, &big, "big".into()).0.found);
+}
+
+const STILLS_NME_BOUND: f32 = 0.05;
+const CLIP_NME_BOUND: f32 = 0.07;
+/// The reference is MediaPipe Face Mesh itself (with its attention model and refined iris).
+const MESH_NME_BOUND: f32 = 0.04;
