@@ -6,8 +6,8 @@
 use web_time::Instant;
 
 use crate::camshift::CamShift;
-use crate::fit::{FitConfig, FitError, Fitter};
-use crate::haar::{Cascade, CascadeError, DetectParams, Rect};
+use crate::fit::Fitter;
+use crate::haar::{Cascade, Rect};
 use crate::image_ops::Gray;
 use crate::model::ClmModel;
 use crate::mosse::FaceFilters;
@@ -15,146 +15,12 @@ use crate::nn::{MeshTracker, NnError, Roi};
 use crate::score::DriftScorer;
 use crate::shape::Similarity;
 
-/// Which landmark backend fits the face.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Landmarks {
-    /// MediaPipe's face mesh (468 points, mapped onto clmtrackr's 71), with the iris model.
-    #[default]
-    Mesh,
-    /// clmtrackr's 71-point constrained local model.
-    Clm,
-}
+mod config;
+mod mesh;
 
-/// Which detector finds a face when none is tracked.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Detector {
-    #[default]
-    BlazeFace,
-    /// OpenCV's Viola–Jones cascade (clmtrackr's detector).
-    Haar,
-}
-
-/// Most fits on a still (clmtrackr's `clm_image` usage needs 50–70 iterations).
-pub const STILL_MAX_FITS: usize = 200;
-/// A still's fit has settled when the points move less than this (mean squared, px²) per fit.
-pub const STILL_SETTLED: f32 = 1e-3;
-
-/// How the CLM is placed on a detected face box.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Placement {
-    /// clmtrackr's: MOSSE filters find the eyes and the nose in windows of the box, and the
-    /// model's hints are fitted to them.
-    #[default]
-    Mosse,
-    /// The mean shape scaled into the box, then the eyes and nose searched with the CLM's own
-    /// patch experts (this port's first placement; kept to compare).
-    Experts,
-}
-
-/// Tracker settings; the CLM's defaults follow clmtrackr and headtrackr.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrackerConfig {
-    pub landmarks: Landmarks,
-    pub detector: Detector,
-    pub placement: Placement,
-    /// On stills, also fit from the other placement and keep the fit the drift scorer prefers
-    /// (off by default: it rescues some faces and costs others; README, "The CLM").
-    pub still_restarts: bool,
-    pub fit: FitConfig,
-    pub detect: DetectParams,
-    /// Detection runs on the frame scaled so that its longer side is this many pixels.
-    pub detect_work_size: usize,
-    /// Constant-velocity prediction of the parameters between frames.
-    pub constant_velocity: bool,
-    pub relaxation: f32,
-    /// Score the fit every this many frames.
-    pub score_every: u32,
-    /// Mean of the last five scores under this → lost.
-    pub score_threshold: f32,
-    /// Mean-shift passes on the first frame after a detection.
-    pub init_fits: usize,
-    /// Search window (reference pixels) for the eyes and nose at initialisation.
-    pub init_search: usize,
-}
-
-impl Default for TrackerConfig {
-    fn default() -> Self {
-        TrackerConfig {
-            landmarks: Landmarks::default(),
-            detector: Detector::default(),
-            placement: Placement::default(),
-            still_restarts: false,
-            fit: FitConfig::default(),
-            detect: DetectParams::default(),
-            detect_work_size: 200,
-            constant_velocity: true,
-            relaxation: 0.1,
-            score_every: 10,
-            score_threshold: 0.5,
-            init_fits: 20,
-            init_search: 25,
-        }
-    }
-}
-
-impl TrackerConfig {
-    /// clmtrackr's pipeline: Haar detection and the 71-point CLM.
-    pub fn clm() -> Self {
-        TrackerConfig { landmarks: Landmarks::Clm, detector: Detector::Haar, ..TrackerConfig::default() }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TrackerError {
-    #[error(transparent)]
-    Model(#[from] crate::model::ModelError),
-    #[error(transparent)]
-    Fit(#[from] FitError),
-    #[error(transparent)]
-    Cascade(#[from] CascadeError),
-}
-
-/// The fitted face in one frame.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FaceFit {
-    /// The 71 points, in frame pixels.
-    pub points: Vec<[f32; 2]>,
-    /// Shape parameters `[s·cosθ − 1, s·sinθ, tx, ty, b₁ … b₂₀]`.
-    pub params: Vec<f32>,
-    /// Latest drift score (0…1; higher = more face-like).
-    pub score: f32,
-    /// Whether the points have settled (clmtrackr's convergence test).
-    pub converged: bool,
-    /// Bounding box of the points.
-    pub face_box: Rect,
-    /// The face mesh's 468 points `[x, y, z]` (frame pixels), with the mesh backend.
-    pub mesh: Option<Vec<[f32; 3]>>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FaceEvent {
-    Found,
-    Lost,
-}
-
-/// Milliseconds spent per stage in the last call.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct StageTimes {
-    pub detect_ms: f32,
-    pub fit_ms: f32,
-    pub score_ms: f32,
-    pub camshift_ms: f32,
-}
-
-/// What one frame produced.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TrackOutput {
-    pub fit: Option<FaceFit>,
-    /// Box from camshift when no fit is trusted (still useful for head position).
-    pub fallback_box: Option<Rect>,
-    pub events: Vec<FaceEvent>,
-    pub times: StageTimes,
-}
+pub use config::*;
+use mesh::mesh_map;
+pub use mesh::points71;
 
 pub struct FaceTracker {
     pub config: TrackerConfig,
@@ -182,40 +48,6 @@ pub struct FaceTracker {
     /// Counts for reports.
     pub detections: u64,
     pub losses: u64,
-}
-
-/// clmtrackr's 71 points as face-mesh vertices (`tools/mesh_to_clm71.py`); 468 and 469 stand
-/// for the pupils of the iris model (subject's right, left).
-static MESH_TO_CLM71: &str = include_str!("../../../assets/models/mesh_to_clm71.json");
-
-#[derive(serde::Deserialize)]
-struct MeshMap {
-    vertices: Vec<usize>,
-}
-
-fn mesh_map() -> Result<Vec<usize>, NnError> {
-    let m: MeshMap = serde_json::from_str(MESH_TO_CLM71)
-        .map_err(|e| NnError::Model { model: "mesh → 71 map".into(), what: e.to_string() })?;
-    if m.vertices.len() != 71 || m.vertices.iter().any(|&v| v >= 470) {
-        return Err(NnError::Model { model: "mesh → 71 map".into(), what: "needs 71 vertices below 470".into() });
-    }
-    Ok(m.vertices)
-}
-
-/// clmtrackr's 71 points from a mesh fit.
-pub fn points71(fit: &crate::nn::MeshFit, map: &[usize]) -> Vec<[f32; 2]> {
-    map.iter()
-        .map(|&v| match v {
-            468 | 469 => {
-                let (a, b) = if v == 468 { (33, 133) } else { (362, 263) };
-                fit.pupils.map_or(
-                    [(fit.points[a][0] + fit.points[b][0]) / 2.0, (fit.points[a][1] + fit.points[b][1]) / 2.0],
-                    |p| p[v - 468],
-                )
-            }
-            _ => [fit.points[v][0], fit.points[v][1]],
-        })
-        .collect()
 }
 
 fn gray_to_rgba(img: &Gray) -> Vec<u8> {
@@ -439,83 +271,6 @@ impl FaceTracker {
             size: 1.5 * b.w.max(b.h) as f32,
             rotation: 0.0,
         })
-    }
-
-    fn uses_mesh(&self) -> bool {
-        self.config.landmarks == Landmarks::Mesh && self.mesh.is_some()
-    }
-
-    /// One frame with the mesh backend (grey frames without RGBA are expanded to it).
-    fn track_mesh(&mut self, img: &Gray, rgba: Option<&[u8]>, still: bool) -> TrackOutput {
-        let owned;
-        let rgba = match rgba {
-            Some(p) => p,
-            None => {
-                owned = gray_to_rgba(img);
-                &owned
-            }
-        };
-        let mut out = TrackOutput::default();
-        let haar = (self.config.detector == Detector::Haar && !self.mesh.as_ref().is_some_and(|m| m.is_tracking()))
-            .then(|| self.haar_roi(img))
-            .flatten();
-        let Some(mesh) = self.mesh.as_mut() else { return out };
-        let (w, h) = (img.width, img.height);
-        let t = Instant::now();
-        let result = if still {
-            let before = mesh.detections;
-            let r = if self.config.detector == Detector::Haar {
-                match haar {
-                    Some(roi) => mesh.fit_still(rgba, w, h, Some(roi)),
-                    None => Ok(None),
-                }
-            } else {
-                mesh.fit_still(rgba, w, h, None)
-            };
-            r.map(|fit| {
-                let found = fit.is_some();
-                if found {
-                    mesh.detections = before + 1;
-                }
-                crate::nn::MeshStep { fit, detected: found, lost: false, detect_ms: 0.0, mesh_ms: elapsed_ms(t) }
-            })
-        } else if self.config.detector == Detector::Haar {
-            let f = move || haar;
-            mesh.step(rgba, w, h, Some(&f))
-        } else {
-            mesh.step(rgba, w, h, None)
-        };
-        self.detections = mesh.detections;
-        self.losses = mesh.losses;
-        let step = match result {
-            Ok(s) => s,
-            Err(e) => {
-                self.notice = Some(format!("face mesh failed: {e}"));
-                return out;
-            }
-        };
-        out.times.detect_ms = step.detect_ms;
-        out.times.fit_ms = step.mesh_ms;
-        if step.lost {
-            out.events.push(FaceEvent::Lost);
-        }
-        let Some(fit) = step.fit else { return out };
-        if step.detected {
-            out.events.push(FaceEvent::Found);
-        }
-        let points = points71(&fit, &self.map71);
-        let mut params = self.fitter.shape.project(&points);
-        self.fitter.shape.clamp(&mut params);
-        self.params.clone_from(&params);
-        out.fit = Some(FaceFit {
-            face_box: bounding_box(&points),
-            converged: true,
-            points,
-            params,
-            score: fit.presence,
-            mesh: Some(fit.points),
-        });
-        out
     }
 
     /// Fits a still image (no previous frame): the mesh backend re-crops until the crop
