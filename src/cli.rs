@@ -170,7 +170,7 @@ pub enum Command {
     },
     /// Build a gallery from a folder of images: thumbnails and texture atlases, MobileNetV2
     /// features, PCA, 3D and 2D t-SNE maps, similar works, typical works and outliers per period,
-    /// and a manifest. Incremental: a re-run computes only new or changed files, an interrupted
+    /// the faces in the works (found, aligned, embedded, their own map), and a manifest. Incremental: a re-run computes only new or changed files, an interrupted
     /// (even killed) build resumes, and new works join the existing map without moving it.
     /// Unreadable, truncated or enormous images are skipped and listed in OUT/report.txt.
     BuildGallery {
@@ -220,6 +220,16 @@ pub enum Command {
         /// (any adapter, software ones included).
         #[arg(long, value_name = "auto|cpu|gpu", default_value = "auto")]
         tsne_on: headroom_gpu::ComputeChoice,
+        /// Do not look for the faces in the works (by default each face is found, aligned,
+        /// embedded and mapped: the manifest's `faces` section, cached like the features).
+        #[arg(long)]
+        no_faces: bool,
+    },
+    /// List the faces a gallery build found, per work, as JSON (for curators): the work's file and
+    /// title, and for each face its box, detector score, landmarks and place in the face map.
+    Faces {
+        /// A gallery manifest (or the folder holding manifest.json).
+        manifest: PathBuf,
     },
     /// Convert a third-party model into headroom's own format.
     Convert {

@@ -1,4 +1,4 @@
-//! `headroom build-gallery`.
+//! `headroom build-gallery` and `headroom faces`.
 
 use anyhow::Result;
 use headroom_gallery::build::{BuildOptions, build, default_model_path};
@@ -27,6 +27,7 @@ pub fn run(cmd: &Command) -> Result<()> {
         name,
         quiet,
         tsne_on,
+        no_faces,
     } = cmd
     else {
         unreachable!("gallery_cmd::run called with another command")
@@ -43,6 +44,7 @@ pub fn run(cmd: &Command) -> Result<()> {
     opts.progress = !quiet;
     opts.name = name.clone();
     opts.tsne_engine = tsne_engine(*tsne_on)?;
+    opts.faces = !no_faces;
     let r = build(&opts)?;
     println!("gallery: {} works → {}", r.works, r.manifest.display());
     println!(
@@ -64,6 +66,15 @@ pub fn run(cmd: &Command) -> Result<()> {
             "map: kept; {} new works placed into it (t-SNE transform) in {:.1} s",
             r.transformed, r.layout_seconds
         );
+    }
+    if opts.faces {
+        println!(
+            "faces: {} in {} works ({} works searched, the rest from the cache) in {:.1} s",
+            r.faces, r.works_with_faces, r.faces_searched, r.faces_seconds
+        );
+        if let Some(note) = &r.faces_note {
+            println!("{note}");
+        }
     }
     println!("atlases: {}", r.atlases);
     if !r.skipped.is_empty() {
@@ -103,4 +114,52 @@ fn tsne_engine(choice: ComputeChoice) -> anyhow::Result<Option<Arc<dyn TsneEngin
         Err(e) if choice == ComputeChoice::Gpu => anyhow::bail!("--tsne-on gpu: {e}"),
         Err(_) => Ok(None),
     }
+}
+
+/// `headroom faces MANIFEST`: the faces per work, as JSON on standard output.
+pub fn faces(manifest: &std::path::Path) -> Result<()> {
+    let path = headroom_gallery::plugin::resolve_manifest(manifest).map_err(anyhow::Error::msg)?;
+    let m = headroom_gallery::manifest::Manifest::load(&path)?;
+    let Some(faces) = &m.faces else {
+        anyhow::bail!(
+            "{} has no faces section (built with --no-faces, or by an older headroom): run `headroom build-gallery` again to find them",
+            path.display()
+        );
+    };
+    let mut works: Vec<serde_json::Value> = Vec::new();
+    for (w, work) in m.works.iter().enumerate() {
+        let list: Vec<serde_json::Value> = faces
+            .in_work(w as u32)
+            .map(|i| {
+                let f = &faces.faces[i];
+                serde_json::json!({
+                    "face": i,
+                    "box": f.bbox,
+                    "score": f.score,
+                    "landmarks": f.landmarks,
+                    "map_position": f.pos3,
+                })
+            })
+            .collect();
+        if !list.is_empty() {
+            works.push(serde_json::json!({
+                "work": w,
+                "file": work.file,
+                "title": work.meta.title,
+                "artist": work.meta.artist,
+                "year": work.meta.year,
+                "faces": list,
+            }));
+        }
+    }
+    let out = serde_json::json!({
+        "gallery": m.name,
+        "model": faces.model,
+        "works": m.works.len(),
+        "works_with_faces": works.len(),
+        "faces": faces.faces.len(),
+        "per_work": works,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
 }

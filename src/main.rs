@@ -95,6 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             return headroom::fit_cmd::convert_clmtrackr(input, output);
         }
         Some(cmd @ Command::BuildGallery { .. }) => return headroom::gallery_cmd::run(cmd),
+        Some(Command::Faces { manifest }) => return headroom::gallery_cmd::faces(manifest),
         _ => {}
     }
     let store = SettingsStore::default_location();
@@ -140,7 +141,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Gallery { .. }) => Screen::Gallery,
         Some(Command::Facelab { .. }) => Screen::FaceLab,
         Some(Command::Window) => Screen::Window,
-        Some(Command::Cameras | Command::Fit { .. } | Command::Convert { .. } | Command::BuildGallery { .. })
+        Some(
+            Command::Cameras
+            | Command::Fit { .. }
+            | Command::Convert { .. }
+            | Command::BuildGallery { .. }
+            | Command::Faces { .. },
+        )
         | None => Screen::Menu,
     };
     let gallery = match &cli.command {

@@ -4,7 +4,8 @@
 //! (Viola–Jones with OpenCV cascades), [`model`] (the CLM in a project-owned format, converted
 //! from clmtrackr), [`mosse`] (clmtrackr's eye and nose filters that place the model), [`shape`] (the point-distribution model), [`patch`] (SVM patch experts),
 //! [`fit`] (regularised landmark mean-shift), [`score`] (drift check), [`camshift`],
-//! [`tracker`] (the state machine), [`gpu`] (the patch responses on headroom-gpu's kernel).
+//! [`tracker`] (the state machine), [`gpu`] (the patch responses on headroom-gpu's kernel), [`still`] (faces in paintings and
+//! photographs: found at several scales, fitted, aligned).
 //! [`plugin`] is the Bevy glue.
 
 pub mod camshift;
@@ -20,6 +21,7 @@ pub mod patch;
 pub mod plugin;
 pub mod score;
 pub mod shape;
+pub mod still;
 pub mod tracker;
 
 pub use fit::{EngineError, FitConfig, Fitter, ResponseEngine};

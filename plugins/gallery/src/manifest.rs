@@ -8,7 +8,10 @@ use crate::atlas::{AtlasFormat, AtlasRect};
 use crate::ingest::{Metadata, Skipped};
 
 pub const FORMAT: &str = "headroom-gallery";
-pub const VERSION: u32 = 1;
+/// 2: the `faces` section (optional). Version 1 manifests (no faces) still load.
+pub const VERSION: u32 = 2;
+/// The oldest version this headroom reads.
+pub const OLDEST_VERSION: u32 = 1;
 pub const FILE_NAME: &str = "manifest.json";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,6 +27,134 @@ pub struct Manifest {
     pub layout: LayoutInfo,
     #[serde(default)]
     pub skipped: Vec<Skipped>,
+    /// The faces found in the works (absent in version 1 and in builds with `--no-faces`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faces: Option<Faces>,
+}
+
+/// The faces in the works: each with its work, box, landmarks, aligned crop (in the face atlas),
+/// embedding and place in the face map.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Faces {
+    /// How they were found and embedded.
+    pub model: String,
+    /// Side of the aligned crops (eyes level, a fixed distance apart), pixels.
+    pub crop: u32,
+    /// The crops, packed like a thumbnail tier.
+    pub atlas: Tier,
+    /// The embedding is `components · (features − mean)`: features of the aligned crop, reduced by
+    /// PCA to `dims` (`mean`: the feature length; `components`: `dims × ` that, row-major).
+    pub pca_mean: Vec<f32>,
+    pub pca_components: Vec<f32>,
+    pub dims: u32,
+    pub faces: Vec<Face>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Face {
+    /// Index of its work.
+    pub work: u32,
+    /// `[x0, y0, x1, y1]` in the work's source pixels.
+    pub bbox: [f32; 4],
+    /// The detector's score (0…1).
+    pub score: f32,
+    /// clmtrackr's 71 points, source pixels.
+    pub landmarks: Vec<[f32; 2]>,
+    /// Its aligned crop in the face atlas.
+    pub thumb: AtlasRect,
+    /// `dims` values.
+    pub embedding: Vec<f32>,
+    /// Its place in the face map (t-SNE 3D of the embeddings).
+    pub pos3: [f32; 3],
+}
+
+impl Faces {
+    /// The embedding of a face's features (the same reduction as the collection's faces).
+    pub fn embed(&self, features: &[f32]) -> Option<Vec<f32>> {
+        let d = self.pca_mean.len();
+        if features.len() != d {
+            return None;
+        }
+        let centred: Vec<f32> = features.iter().zip(&self.pca_mean).map(|(f, m)| f - m).collect();
+        Some(
+            self.pca_components.chunks_exact(d).map(|row| row.iter().zip(&centred).map(|(a, b)| a * b).sum()).collect(),
+        )
+    }
+
+    /// The `k` faces nearest to `embedding` (index, distance), nearest first.
+    pub fn nearest(&self, embedding: &[f32], k: usize) -> Vec<(usize, f32)> {
+        let mut d: Vec<(usize, f32)> = self
+            .faces
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (i, f.embedding.iter().zip(embedding).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt()))
+            .filter(|e| e.1.is_finite())
+            .collect();
+        d.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        d.truncate(k);
+        d
+    }
+
+    /// Indices of the faces in work `w`.
+    pub fn in_work(&self, w: u32) -> impl Iterator<Item = usize> + '_ {
+        self.faces.iter().enumerate().filter(move |(_, f)| f.work == w).map(|(i, _)| i)
+    }
+
+    fn validate(&self, works: u32) -> Result<(), String> {
+        let d = self.pca_mean.len();
+        let dims = self.dims as usize;
+        if d == 0 || dims == 0 || dims > d || self.pca_components.len() != dims * d {
+            return Err(format!("faces: a PCA of {} values for {dims} of {d} dimensions", self.pca_components.len()));
+        }
+        if !self.pca_mean.iter().chain(&self.pca_components).all(|v| v.is_finite()) {
+            return Err("faces: non-finite PCA".into());
+        }
+        check_tier(&self.atlas)?;
+        for (i, f) in self.faces.iter().enumerate() {
+            if f.work >= works {
+                return Err(format!("face {i}: work {} out of range", f.work));
+            }
+            check_rect(&self.atlas, &f.thumb).map_err(|e| format!("face {i}: {e}"))?;
+            if f.embedding.len() != dims {
+                return Err(format!("face {i}: an embedding of {} values, not {dims}", f.embedding.len()));
+            }
+            let finite = f
+                .bbox
+                .iter()
+                .chain(&f.pos3)
+                .chain(&f.embedding)
+                .chain(f.landmarks.iter().flatten())
+                .all(|v| v.is_finite());
+            if !finite || !f.score.is_finite() {
+                return Err(format!("face {i}: non-finite values"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_tier(t: &Tier) -> Result<(), String> {
+    if t.atlases.len() != t.atlas_sizes.len() {
+        return Err(format!("tier {}: {} atlases but {} sizes", t.size, t.atlases.len(), t.atlas_sizes.len()));
+    }
+    if let Some(a) = t.atlases.iter().find(|a| !is_plain_file_name(a)) {
+        return Err(format!("tier {}: atlas `{a}` is not a file name beside the manifest", t.size));
+    }
+    if let Some(s) = t.atlas_sizes.iter().find(|s| s[0] == 0 || s[1] == 0) {
+        return Err(format!("tier {}: an atlas of {}×{} px", t.size, s[0], s[1]));
+    }
+    Ok(())
+}
+
+fn check_rect(tier: &Tier, r: &AtlasRect) -> Result<(), String> {
+    let Some(sz) = tier.atlas_sizes.get(r.atlas as usize) else {
+        return Err(format!("atlas {} missing in tier {}", r.atlas, tier.size));
+    };
+    let [x, y, rw, rh] = r.rect.map(u64::from);
+    if rw == 0 || rh == 0 || x + rw > sz[0] as u64 || y + rh > sz[1] as u64 {
+        return Err(format!("thumbnail {:?} outside its {}×{} atlas in tier {}", r.rect, sz[0], sz[1], tier.size));
+    }
+    Ok(())
 }
 
 /// One thumbnail tier: its atlases (file names relative to the manifest).
@@ -97,7 +228,7 @@ pub enum ManifestError {
     #[error("{path} is not a headroom gallery manifest: {reason}")]
     Invalid { path: String, reason: String },
     #[error(
-        "{path} is a gallery manifest of version {found}; this headroom reads version {VERSION} — rebuild it with `headroom build-gallery`"
+        "{path} is a gallery manifest of version {found}; this headroom reads versions {OLDEST_VERSION} to {VERSION} — rebuild it with `headroom build-gallery`"
     )]
     Version { path: String, found: u32 },
 }
@@ -117,7 +248,7 @@ impl Manifest {
             return Err(invalid(format!("missing \"format\": \"{FORMAT}\"")));
         }
         let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
-        if version != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&version) {
             return Err(ManifestError::Version { path: name.to_string(), found: version });
         }
         let m: Manifest = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
@@ -133,15 +264,7 @@ impl Manifest {
             return Err("no thumbnail tiers".into());
         }
         for t in &self.tiers {
-            if t.atlases.len() != t.atlas_sizes.len() {
-                return Err(format!("tier {}: {} atlases but {} sizes", t.size, t.atlases.len(), t.atlas_sizes.len()));
-            }
-            if let Some(a) = t.atlases.iter().find(|a| !is_plain_file_name(a)) {
-                return Err(format!("tier {}: atlas `{a}` is not a file name beside the manifest", t.size));
-            }
-            if let Some(s) = t.atlas_sizes.iter().find(|s| s[0] == 0 || s[1] == 0) {
-                return Err(format!("tier {}: an atlas of {}×{} px", t.size, s[0], s[1]));
-            }
+            check_tier(t)?;
         }
         let n = self.works.len();
         if n > u32::MAX as usize {
@@ -153,17 +276,7 @@ impl Manifest {
                 return Err(format!("work {i} has {} thumbnails for {} tiers", w.thumbs.len(), self.tiers.len()));
             }
             for (t, r) in w.thumbs.iter().enumerate() {
-                let tier = &self.tiers[t];
-                let Some(sz) = tier.atlas_sizes.get(r.atlas as usize) else {
-                    return Err(format!("work {i}: atlas {} missing in tier {}", r.atlas, tier.size));
-                };
-                let [x, y, rw, rh] = r.rect.map(u64::from);
-                if rw == 0 || rh == 0 || x + rw > sz[0] as u64 || y + rh > sz[1] as u64 {
-                    return Err(format!(
-                        "work {i}: thumbnail {:?} outside its {}×{} atlas in tier {}",
-                        r.rect, sz[0], sz[1], tier.size
-                    ));
-                }
+                check_rect(&self.tiers[t], r).map_err(|e| format!("work {i}: {e}"))?;
             }
             if let Some(j) = w.similar.iter().find(|&&j| j >= n) {
                 return Err(format!("work {i}: similar work {j} out of range"));
@@ -185,6 +298,9 @@ impl Manifest {
             if !p.mean3.iter().all(|v| v.is_finite()) {
                 return Err(format!("period {}: non-finite mean position", p.label));
             }
+        }
+        if let Some(f) = &self.faces {
+            f.validate(n)?;
         }
         Ok(())
     }
@@ -276,6 +392,7 @@ mod tests {
             }],
             layout: LayoutInfo { pca_dims: 2, perplexity: 2.0, iterations: 10, transformed: 0, seed: 1 },
             skipped: vec![],
+            faces: None,
         }
     }
 
@@ -328,6 +445,69 @@ mod tests {
         assert!(e.contains("m.json"), "{e}");
         let e = Manifest::load(Path::new("/nonexistent/manifest.json")).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/manifest.json"), "{e}");
+    }
+
+    fn with_faces() -> Manifest {
+        let mut m = sample();
+        let face = |work: u32, e: [f32; 2]| Face {
+            work,
+            bbox: [1.0, 2.0, 20.0, 24.0],
+            score: 0.9,
+            landmarks: vec![[5.0, 6.0]; 71],
+            thumb: AtlasRect { atlas: 0, rect: [1, 1, 16, 16] },
+            embedding: e.to_vec(),
+            pos3: [0.0, 1.0, 2.0],
+        };
+        m.faces = Some(Faces {
+            model: "test".into(),
+            crop: 16,
+            atlas: Tier {
+                size: 16,
+                format: AtlasFormat::Jpeg,
+                atlases: vec!["faces-16-0-0badf00d.jpg".into()],
+                atlas_sizes: vec![[36, 18]],
+            },
+            pca_mean: vec![1.0, 1.0, 1.0],
+            pca_components: vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            dims: 2,
+            faces: vec![face(0, [0.0, 0.0]), face(2, [3.0, 4.0]), face(2, [1.0, 0.0])],
+        });
+        m
+    }
+
+    #[test]
+    fn version_1_manifests_load_without_faces_and_a_faces_section_is_checked() {
+        // A version-1 manifest (as built before faces): no `faces` key at all.
+        let mut v1: serde_json::Value = serde_json::to_value(sample()).unwrap();
+        v1["version"] = 1.into();
+        assert!(v1.get("faces").is_none());
+        let m = Manifest::parse(&v1.to_string(), "v1.json").unwrap();
+        assert!(m.faces.is_none());
+        v1["version"] = (VERSION + 1).into();
+        let e = Manifest::parse(&v1.to_string(), "v9.json").unwrap_err().to_string();
+        assert!(e.contains("rebuild"), "{e}");
+        // With faces: round trip, embedding, nearest, faces per work.
+        let m = with_faces();
+        let back = Manifest::parse(&serde_json::to_string(&m).unwrap(), "f.json").unwrap();
+        assert_eq!(back, m);
+        let f = m.faces.as_ref().unwrap();
+        assert_eq!(f.embed(&[2.0, 1.0, 5.0]), Some(vec![1.0, 0.0]));
+        assert_eq!(f.embed(&[2.0]), None);
+        assert_eq!(f.nearest(&[1.0, 0.0], 2).iter().map(|e| e.0).collect::<Vec<_>>(), vec![2, 0]);
+        assert_eq!(f.in_work(2).collect::<Vec<_>>(), vec![1, 2]);
+        // Each thing the viewer would index by is refused when out of range.
+        let bad: [fn(&mut Faces); 5] = [
+            |f| f.faces[0].work = 3,
+            |f| f.faces[1].thumb.rect = [30, 0, 16, 16],
+            |f| f.faces[2].embedding.push(1.0),
+            |f| f.pca_components.pop().map_or((), |_| ()),
+            |f| f.faces[0].pos3[1] = f32::NAN,
+        ];
+        for (k, spoil) in bad.iter().enumerate() {
+            let mut m = with_faces();
+            spoil(m.faces.as_mut().unwrap());
+            assert!(m.validate().is_err(), "spoiler {k} passed");
+        }
     }
 }
 

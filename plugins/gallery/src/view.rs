@@ -375,6 +375,7 @@ pub(crate) mod tests {
             periods: vec![],
             layout: LayoutInfo { pca_dims: 2, perplexity: 5.0, iterations: 10, transformed: 0, seed: 1 },
             skipped: vec![],
+            faces: None,
         }
     }
 

@@ -12,6 +12,11 @@ struct MeshMap {
     vertices: Vec<usize>,
 }
 
+/// The mesh vertices of clmtrackr's 71 points (468 and 469: the pupils).
+pub fn mesh_map_71() -> Result<Vec<usize>, NnError> {
+    mesh_map()
+}
+
 pub(super) fn mesh_map() -> Result<Vec<usize>, NnError> {
     let m: MeshMap = serde_json::from_str(MESH_TO_CLM71)
         .map_err(|e| NnError::Model { model: "mesh → 71 map".into(), what: e.to_string() })?;

@@ -20,7 +20,7 @@ mod mesh;
 
 pub use config::*;
 use mesh::mesh_map;
-pub use mesh::points71;
+pub use mesh::{mesh_map_71, points71};
 
 pub struct FaceTracker {
     pub config: TrackerConfig,
@@ -468,7 +468,7 @@ impl FaceTracker {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::default_tracker;
 

@@ -27,10 +27,11 @@ pub(super) struct Atlases {
     pub listed: HashSet<String>,
 }
 
-/// Whether a file name is one of the build's atlases (`atlas-<tier>-<k>[-<crc>].<png|jpg>`).
+/// Whether a file name is one of the build's atlases (`atlas-<tier>-<k>[-<crc>].<png|jpg>`, and
+/// the face atlases `faces-<tier>-<k>-<crc>.<png|jpg>`).
 pub(super) fn is_atlas_name(name: &str) -> bool {
     let Some(stem) = name.strip_suffix(".png").or_else(|| name.strip_suffix(".jpg")) else { return false };
-    let Some(rest) = stem.strip_prefix("atlas-") else { return false };
+    let Some(rest) = stem.strip_prefix("atlas-").or_else(|| stem.strip_prefix("faces-")) else { return false };
     let parts: Vec<&str> = rest.split('-').collect();
     let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
     match parts[..] {

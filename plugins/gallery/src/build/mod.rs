@@ -13,10 +13,12 @@
 //!   with, so that new works join it by t-SNE `transform` without moving the others (`--relayout`,
 //!   or a changed `--perplexity`, `--seed`, `--iterations` or model, lays out the whole map again).
 //!
-//! [`build`] runs five named stages, one file each: [`ingest`] (options checked, the folder
+//! [`build`] runs six named stages, one file each: [`ingest`] (options checked, the folder
 //! scanned, metadata read, the cache opened), [`features`] (decode, thumbnails, MobileNetV2 for
 //! the works not cached), [`map`] (PCA, t-SNE or `transform` into the saved map, similar works),
-//! [`atlases`] (thumbnails packed per tier) and [`write`] (metadata joined, period statistics,
+//! [`atlases`] (thumbnails packed per tier), [`faces`] (the faces in the works: found, aligned,
+//! embedded, mapped, their crops in an atlas; `--no-faces` skips it) and [`write`] (metadata
+//! joined, period statistics,
 //! `report.txt`, the manifest last, then what it no longer lists removed).
 
 use std::path::{Path, PathBuf};
@@ -30,6 +32,7 @@ use crate::ingest::Skipped;
 use crate::tsne;
 
 mod atlases;
+pub mod faces;
 mod features;
 mod ingest;
 mod map;
@@ -106,6 +109,8 @@ pub struct BuildOptions {
     pub name: Option<String>,
     /// Runs t-SNE instead of the CPU optimiser (the GPU twin); on its error the CPU takes over.
     pub tsne_engine: Option<std::sync::Arc<dyn tsne::TsneEngine>>,
+    /// Find the faces in the works (the manifest's `faces` section).
+    pub faces: bool,
 }
 
 impl BuildOptions {
@@ -130,6 +135,7 @@ impl BuildOptions {
             progress: true,
             name: None,
             tsne_engine: None,
+            faces: true,
         }
     }
 }
@@ -156,6 +162,14 @@ pub struct BuildReport {
     pub layout_note: Option<String>,
     /// Metadata rows that were bad, repeated or ambiguous.
     pub metadata_warnings: Vec<String>,
+    /// Faces found in the works, and in how many works.
+    pub faces: usize,
+    pub works_with_faces: usize,
+    /// Works searched for faces by this build (the others came from the cache).
+    pub faces_searched: usize,
+    pub faces_seconds: f64,
+    /// What opening the face cache found, when it dropped something.
+    pub faces_note: Option<String>,
 }
 
 impl BuildReport {
@@ -189,7 +203,7 @@ fn bar(mp: &MultiProgress, show: bool, len: u64, msg: &str) -> ProgressBar {
 }
 
 /// Runs the build: [`ingest::ingest`], [`features::features`], [`map::map`],
-/// [`atlases::atlases`], [`write::write`].
+/// [`atlases::atlases`], [`faces::faces`], [`write::write`].
 ///
 /// Crash safety: the feature cache is an append-only checksummed log, synced after every batch and
 /// repaired on open ([`crate::cache`]); thumbnails are cached per tier and checked when read;
@@ -205,7 +219,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     let works = features::features(opts, &mut input, &mut report, &mp)?;
     let map = map::map(opts, &input, &works, &mut report, &mp)?;
     let atlases = atlases::atlases(opts, &input, &works, &mut report, &mp)?;
-    write::write(opts, input, works, map, atlases, &mut report)?;
+    let faces = faces::faces(opts, &input, &works, &mut report, &mp)?;
+    write::write(opts, input, works, map, atlases, faces, &mut report)?;
     report.total_seconds = t0.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -364,3 +364,61 @@ fn an_empty_or_missing_folder_is_a_clear_error() {
     assert!(format!("{e:#}").contains("missing"), "{e:#}");
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// The faces stage on a small collection: three photographs with a face each (the tracker's
+/// reference stills), a painting-like picture with none, a tiny one and a grey one. Faces are
+/// found where they are and nowhere else; a re-run searches nothing again; a face cache cut
+/// mid-line (a kill) is repaired and only the cut work searched again; `--no-faces` leaves the
+/// section out.
+#[test]
+fn faces_are_found_in_the_works_cached_and_resumed() {
+    let r = root("faces");
+    let dir = r.join("collection");
+    let stills = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/faces");
+    for name in ["franck_01829.jpg", "franck_02888.jpg", "franck_04000.jpg"] {
+        std::fs::copy(stills.join(name), dir.join(name)).unwrap();
+    }
+    painting(1, 90, 60).save(dir.join("none.jpg")).unwrap();
+    painting(2, 6, 5).save(dir.join("tiny.png")).unwrap();
+    image::DynamicImage::ImageRgb8(painting(3, 80, 64)).to_luma8().save(dir.join("grey.png")).unwrap();
+    let out = r.join("out");
+    let opts = options(&dir, &out);
+    let rep = build(&opts).unwrap();
+    assert_eq!((rep.faces, rep.works_with_faces, rep.faces_searched), (3, 3, 6), "{rep:?}");
+    let m = Manifest::load(&out.join("manifest.json")).unwrap();
+    let f = m.faces.as_ref().expect("a faces section");
+    for face in &f.faces {
+        let work = &m.works[face.work as usize];
+        assert!(work.file.starts_with("franck_"), "a face in {}", work.file);
+        // The face box lies on the face: the reference stills have it in the middle of the frame.
+        let (cx, w) = ((face.bbox[0] + face.bbox[2]) / 2.0, face.bbox[2] - face.bbox[0]);
+        assert!(cx > 200.0 && cx < 520.0 && w > 60.0 && w < 400.0, "{}: box {:?}", work.file, face.bbox);
+        assert_eq!(face.landmarks.len(), 71);
+        assert_eq!(face.embedding.len(), f.dims as usize);
+    }
+    for file in f.atlas.atlases.iter() {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    // A re-run: nothing searched again, the same section.
+    let rep2 = build(&opts).unwrap();
+    assert_eq!(rep2.faces_searched, 0);
+    assert_eq!(Manifest::load(&out.join("manifest.json")).unwrap().faces, m.faces);
+    // A kill in the middle of the last line: that work alone is searched again.
+    let log = out.join("cache/faces.jsonl");
+    let bytes = std::fs::read(&log).unwrap();
+    std::fs::write(&log, &bytes[..bytes.len() - 40]).unwrap();
+    let rep3 = build(&opts).unwrap();
+    assert_eq!(rep3.faces_searched, 1, "{rep3:?}");
+    assert!(rep3.faces_note.is_some());
+    assert_eq!(rep3.faces, 3);
+    assert_eq!(std::fs::read(&log).unwrap().len(), bytes.len(), "the cut line was replaced by a whole one");
+    // Without faces: no section, and its atlases are removed with the manifest that listed them.
+    let mut off = opts.clone();
+    off.faces = false;
+    build(&off).unwrap();
+    let m = Manifest::load(&out.join("manifest.json")).unwrap();
+    assert!(m.faces.is_none());
+    for file in f.atlas.atlases.iter() {
+        assert!(!out.join(file).exists(), "{file} left behind");
+    }
+}

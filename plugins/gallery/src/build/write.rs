@@ -21,6 +21,7 @@ pub(super) fn write(
     works: Works,
     map: MapOut,
     atlases: Atlases,
+    faces: Option<crate::manifest::Faces>,
     report: &mut BuildReport,
 ) -> Result<()> {
     // Metadata joined on the path (or its tail: the file name alone when that is unambiguous).
@@ -78,7 +79,12 @@ pub(super) fn write(
             seed: opts.seed,
         },
         skipped: skipped.clone(),
+        faces,
     };
+    let mut listed = atlases.listed;
+    if let Some(f) = &m.faces {
+        listed.extend(f.atlas.atlases.iter().cloned());
+    }
     m.validate().map_err(BuildError::File)?;
     write_report(&opts.out, &skipped, &meta_warnings, report)?;
     // The manifest last: until it is renamed into place, the previous one and its atlases stand.
@@ -89,7 +95,7 @@ pub(super) fn write(
     if let Ok(rd) = std::fs::read_dir(&opts.out) {
         for e in rd.flatten() {
             let file = e.file_name().to_string_lossy().to_string();
-            if is_atlas_name(&file) && !atlases.listed.contains(&file) {
+            if is_atlas_name(&file) && !listed.contains(&file) {
                 std::fs::remove_file(e.path()).ok();
             }
         }
@@ -178,7 +184,7 @@ pub(super) fn write_report(out: &Path, skipped: &[Skipped], warnings: &[String],
     }
     s.push_str(&report.cache.describe());
     s.push('\n');
-    if let Some(note) = &report.layout_note {
+    for note in report.layout_note.iter().chain(&report.faces_note) {
         s.push_str(note);
         s.push('\n');
     }
