@@ -69,8 +69,8 @@ fn main() -> anyhow::Result<()> {
     let work_of = |k: usize| faces.faces[idx[k]].work;
     // Artists with faces in at least two works.
     let mut artist_works: HashMap<String, std::collections::HashSet<u32>> = HashMap::new();
-    for k in 0..n {
-        if let Some(a) = artist(idx[k]) {
+    for (k, &i) in idx.iter().enumerate() {
+        if let Some(a) = artist(i) {
             artist_works.entry(a).or_default().insert(work_of(k));
         }
     }

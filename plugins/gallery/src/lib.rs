@@ -1,6 +1,6 @@
 //! The gallery. Core (no Bevy): [`ingest`], [`features`] (MobileNetV2 in candle), [`tsne`] (PCA,
 //! t-SNE, on the CPU and on headroom-gpu's kernel), [`atlas`], [`manifest`], [`build`] (`headroom build-gallery`), [`cache`] (its feature cache), [`fsio`] (crash-safe writes), [`view`] (layouts,
-//! transitions, picking, filters). [`plugin`]: the Bevy viewer (with the live relayout on the
+//! transitions, picking, filters), [`likeness`] (a live face's nearest painted faces). [`plugin`]: the Bevy viewer (with the live relayout on the
 //! render device).
 
 pub mod atlas;
@@ -9,6 +9,7 @@ pub mod cache;
 pub mod features;
 pub mod fsio;
 pub mod ingest;
+pub mod likeness;
 pub mod manifest;
 pub mod map;
 pub mod view;

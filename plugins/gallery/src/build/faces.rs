@@ -39,6 +39,9 @@ pub const DIMS: usize = 64;
 const SEARCH_SIDE: u32 = 800;
 const CACHE_VERSION: &str = "faces1";
 
+/// A picture's faces with their aligned crops.
+type Found = Vec<(headroom_face::still::StillFace, Vec<u8>)>;
+
 /// One face as cached.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CachedFace {
@@ -95,7 +98,7 @@ fn decode_rgba(f: &crate::ingest::Found) -> std::result::Result<image::RgbaImage
 }
 
 /// The faces of one picture (source pixels) with their aligned crops (RGB8, CROP²).
-fn find(finder: &StillFaces, rgba: &image::RgbaImage) -> Result<Vec<(headroom_face::still::StillFace, Vec<u8>)>> {
+fn find(finder: &StillFaces, rgba: &image::RgbaImage) -> Result<Found> {
     let (w, h) = rgba.dimensions();
     let side = w.max(h);
     let (search, k) = if side > SEARCH_SIDE {
@@ -176,7 +179,7 @@ pub(super) fn faces(
         let pb = bar(mp, opts.progress, todo.len() as u64, "faces");
         for chunk in todo.chunks(opts.batch.max(1)) {
             // Unreadable works were skipped by the features stage; one that fails now has none.
-            let found: Vec<Result<Vec<(headroom_face::still::StillFace, Vec<u8>)>>> = chunk
+            let found: Vec<Result<Found>> = chunk
                 .par_iter()
                 .map(|&i| match decode_rgba(&works.items[i]) {
                     Ok(rgba) => find(&finder, &rgba),

@@ -5,7 +5,7 @@
 //! the rest; four layouts with animated transitions; a period panel with typical works and
 //! outliers. The logic lives in [`crate::view`]; this folder is glue, one room a concern: [`state`]
 //! (the open gallery), [`load`], [`meshes`], [`navigate`], [`ui`], [`relayout`] (t-SNE live on the
-//! render device).
+//! render device), [`likeness`] ("painted faces like mine").
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +27,7 @@ use headroom_offaxis::OffAxisCamera;
 use crate::manifest::{Manifest, PeriodKind};
 use crate::view::{self, Filter, Layout, Quad, Transition};
 
+mod likeness;
 mod load;
 mod meshes;
 mod navigate;
@@ -34,6 +35,7 @@ mod relayout;
 mod state;
 mod ui;
 
+use likeness::*;
 use load::*;
 use meshes::*;
 use navigate::*;
@@ -103,7 +105,7 @@ impl<S: States + FreelyMutableState + Copy> Plugin for GalleryPlugin<S> {
         if !app.world().contains_resource::<GallerySource>() {
             app.insert_resource(GallerySource(default_manifest()));
         }
-        app.init_resource::<LiveRelayout>();
+        app.init_resource::<LiveRelayout>().init_resource::<Likeness>();
         relayout::build(app);
         app.add_systems(
             OnEnter(s),
@@ -117,7 +119,7 @@ impl<S: States + FreelyMutableState + Copy> Plugin for GalleryPlugin<S> {
         })
         .add_systems(
             Update,
-            (finish_loading, navigate, animate, update_meshes, hover, outline)
+            (finish_loading, navigate, animate, update_meshes, hover, outline, update_likeness)
                 .chain()
                 .run_if(in_state(s))
                 .in_set(GallerySystems),

@@ -22,6 +22,8 @@ pub(crate) fn ui(
     diagnostics: Option<Res<DiagnosticsStore>>,
     rig: Query<&Transform, With<Rig>>,
     mut live: ResMut<LiveRelayout>,
+    mut likeness: ResMut<Likeness>,
+    keys: Res<ButtonInput<KeyCode>>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     let Some(mut g) = gallery else {
@@ -54,6 +56,12 @@ pub(crate) fn ui(
                     }
                 }
             });
+            if let Some(f) = &g.manifest.faces {
+                let label = format!("painted faces like mine (F) — {} faces", f.faces.len());
+                if ui.selectable_label(likeness.open, label).clicked() {
+                    likeness.open = !likeness.open;
+                }
+            }
             if let Some(engine) = live.available.clone() {
                 ui.horizontal(|ui| {
                     if live.running {
@@ -196,7 +204,25 @@ pub(crate) fn ui(
             .open(&mut open)
             .show(&ctx, |ui| {
                 if let Some(img) = thumb_image(g, sel, hi, 260.0) {
-                    ui.add(img);
+                    let shown = ui.add(img).rect;
+                    // The faces found in the work, outlined.
+                    if let Some(f) = &g.manifest.faces {
+                        let (sx, sy) =
+                            (shown.width() / w.size[0].max(1) as f32, shown.height() / w.size[1].max(1) as f32);
+                        for i in f.in_work(sel as u32) {
+                            let b = f.faces[i].bbox;
+                            let r = egui::Rect::from_min_max(
+                                shown.min + egui::vec2(b[0] * sx, b[1] * sy),
+                                shown.min + egui::vec2(b[2] * sx, b[3] * sy),
+                            );
+                            ui.painter().rect_stroke(
+                                r,
+                                2.0,
+                                egui::Stroke::new(2.0, egui::Color32::from_rgb(255, 200, 40)),
+                                egui::StrokeKind::Outside,
+                            );
+                        }
+                    }
                 }
                 egui::Grid::new("work_meta").num_columns(2).show(ui, |ui| {
                     for (k, v) in [
@@ -240,6 +266,14 @@ pub(crate) fn ui(
         if !open {
             g.selected = None;
         }
+    }
+    if g.manifest.faces.is_some() && keys.just_pressed(KeyCode::KeyF) && !ctx.egui_wants_keyboard_input() {
+        likeness.open = !likeness.open;
+    }
+    if likeness.open
+        && let Some(j) = likeness_panel(&ctx, g, &mut likeness)
+    {
+        jump = Some(j);
     }
     if let Some(j) = jump
         && let Ok(t) = rig.single()
