@@ -69,6 +69,27 @@ fn cli_gallery_commands_explain_bad_paths() {
     assert!(err.contains("no readable images") && err.contains("report.txt"), "{err}");
     let report = std::fs::read_to_string(dir.join("o/report.txt")).unwrap();
     assert!(report.contains("broken.jpg"), "{report}");
+    // `faces` on a missing manifest, and on one without a faces section (version 1).
+    let out = headroom(&["faces", "/nonexistent/manifest.json"], &dir);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/manifest.json"), "{out:?}");
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/gallery/public-art/manifest.json");
+    let mut v1: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bundled).unwrap()).unwrap();
+    v1["version"] = 1.into();
+    v1.as_object_mut().unwrap().remove("faces");
+    let old = dir.join("old.json");
+    std::fs::write(&old, v1.to_string()).unwrap();
+    let out = headroom(&["faces", old.to_str().unwrap()], &dir);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no faces section"), "{out:?}");
+    // The bundled collection: its faces per work, as JSON.
+    let out = headroom(&["faces", bundled.to_str().unwrap()], &dir);
+    assert!(out.status.success(), "{out:?}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (faces, with) = (j["faces"].as_u64().unwrap(), j["works_with_faces"].as_u64().unwrap());
+    assert!(faces > 500 && with > 300 && with <= faces, "{faces} faces in {with} works");
+    let first = &j["per_work"][0];
+    assert!(first["file"].is_string() && first["faces"][0]["landmarks"].as_array().unwrap().len() == 71, "{first}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

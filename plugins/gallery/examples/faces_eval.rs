@@ -40,11 +40,14 @@ fn main() -> anyhow::Result<()> {
             (parts.len() >= 5).then(|| (parts[1..parts.len() - 3].join("|"), v))
         })
         .collect();
-    // Each manifest face with its cached record (same box).
+    // Each manifest face with its cached record (the same box; the manifest's is rounded to 0.1 px).
     let mut recs: Vec<(usize, &CachedFace)> = Vec::new();
     for (i, f) in faces.faces.iter().enumerate() {
         let work = &m.works[f.work as usize];
-        if let Some(c) = by_file.get(&work.file).and_then(|v| v.iter().find(|c| c.bbox == f.bbox)) {
+        if let Some(c) = by_file
+            .get(&work.file)
+            .and_then(|v| v.iter().find(|c| c.bbox.iter().zip(&f.bbox).all(|(a, b)| (a - b).abs() < 0.06)))
+        {
             recs.push((i, c));
         }
     }

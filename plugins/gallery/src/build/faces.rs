@@ -322,26 +322,29 @@ fn face_map(
         rects.extend(r);
     }
     report.atlases += names.len();
+    // Rounded for the manifest (it is JSON, and ships with the collection): points to 0.1 px,
+    // embeddings to 0.001 (they span about ±10), the PCA to 1e-5 (components are unit vectors).
+    let q = |v: f32, step: f32| (v / step).round() * step;
     let faces = all
         .iter()
         .zip(rects)
         .enumerate()
         .map(|(k, ((w, f), thumb))| Face {
             work: *w as u32,
-            bbox: f.bbox,
-            score: f.score,
-            landmarks: f.points.clone(),
+            bbox: f.bbox.map(|v| q(v, 0.1)),
+            score: q(f.score, 0.001),
+            landmarks: f.points.iter().map(|p| p.map(|v| q(v, 0.1))).collect(),
             thumb,
-            embedding: z.row(k).to_vec(),
-            pos3: pos3[k],
+            embedding: z.row(k).iter().map(|&v| q(v, 0.001)).collect(),
+            pos3: pos3[k].map(|v| q(v, 0.001)),
         })
         .collect();
     Ok(Faces {
         model: FACE_MODEL.into(),
         crop: CROP as u32,
         atlas: Tier { size: ATLAS_TIER, format: opts.atlas_format, atlases: names, atlas_sizes: sizes },
-        pca_mean: pca.mean.clone(),
-        pca_components: pca.components.data.clone(),
+        pca_mean: pca.mean.iter().map(|&v| q(v, 1e-5)).collect(),
+        pca_components: pca.components.data.iter().map(|&v| q(v, 1e-5)).collect(),
         dims: dims as u32,
         faces,
     })
