@@ -1,7 +1,8 @@
 //! `cargo bench --profile dev --workspace --bench likeness [-- MANIFEST]`: "painted faces like
 //! mine" on the demo clip against a gallery's faces (default: the bundled collection). The clip is
 //! tracked frame by frame (the default tracker); every 3rd frame the live face is embedded and its
-//! 5 nearest painted faces looked up, as the viewer's panel does a few times a second. Prints the
+//! 5 nearest painted faces looked up (the embedding smoothed over updates), as the viewer's panel
+//! does a few times a second. Prints the
 //! time per update (median and 90th percentile), how often the top 5 stay the same from one update
 //! to the next, and the top-5 overlap between updates whose head turn differs little (still) and
 //! much (turned): stable neighbours while the face holds still, new ones when it turns.
@@ -28,6 +29,8 @@ fn main() {
     let mut updates: Vec<(f32, Vec<usize>)> = Vec::new();
     let mut times = Vec::new();
     let mut frame = 0;
+    // As the panel does: the embedding smoothed over updates.
+    let mut smooth = headroom_gallery::likeness::Smoothed::default();
     while let Ok(Some(f)) = video.next_frame() {
         frame += 1;
         let (w, h) = (f.width as usize, f.height as usize);
@@ -38,7 +41,8 @@ fn main() {
             continue;
         }
         let t = Instant::now();
-        let top = embedder.likeness(faces, &f.rgba, w, h, &fit.points, 5).unwrap();
+        let Some(e) = embedder.embed(faces, &f.rgba, w, h, &fit.points).unwrap() else { continue };
+        let top = faces.nearest(smooth.update(&e), 5);
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         // Head turn: the nose tip (62) off the eyes' midpoint, in eye distances.
         let (r, l, nose) = (fit.points[27], fit.points[32], fit.points[62]);

@@ -38,6 +38,8 @@ pub(crate) struct Likeness {
     pub(crate) error: Option<String>,
     /// Frame sequence of the last face embedded.
     last_seq: u64,
+    /// The live embedding over updates (shared with the task that updates it).
+    smooth: Arc<std::sync::Mutex<crate::likeness::Smoothed>>,
 }
 
 /// Loads the network and cuts the crops out of the face atlas.
@@ -113,17 +115,26 @@ pub(crate) fn update_likeness(
     }
     let now = time.elapsed_secs_f64();
     let (Some(embedder), Some(latest), Some(tracking)) = (lk.embedder.clone(), latest, tracking) else { return };
-    let (Some(frame), Some(fit)) = (latest.0.clone(), tracking.fit.clone()) else { return };
+    let Some(fit) = tracking.fit.clone() else {
+        if let Ok(mut s) = lk.smooth.lock() {
+            s.reset();
+        }
+        return;
+    };
+    let Some(frame) = latest.0.clone() else { return };
     if now - lk.last < EVERY || tracking.frame_seq == lk.last_seq {
         return;
     }
     lk.last = now;
     lk.last_seq = tracking.frame_seq;
+    let smooth = lk.smooth.clone();
     lk.task = Some(AsyncComputeTaskPool::get().spawn(async move {
         let t = bevy::platform::time::Instant::now();
-        let top = embedder
-            .likeness(&faces, &frame.rgba, frame.width as usize, frame.height as usize, &fit.points, 5)
-            .unwrap_or_default();
+        let e = embedder.embed(&faces, &frame.rgba, frame.width as usize, frame.height as usize, &fit.points);
+        let top = match (e, smooth.lock()) {
+            (Ok(Some(e)), Ok(mut s)) => faces.nearest(s.update(&e), 5),
+            _ => Vec::new(),
+        };
         (top, t.elapsed().as_secs_f64() * 1000.0)
     }));
 }
