@@ -57,7 +57,7 @@ pub(crate) fn ui(
                 }
             });
             if let Some(f) = &g.manifest.faces {
-                let label = format!("painted faces like mine (F) — {} faces", f.faces.len());
+                let label = format!("painted faces like mine (L) — {} faces", f.faces.len());
                 if ui.selectable_label(likeness.open, label).clicked() {
                     likeness.open = !likeness.open;
                 }
@@ -167,7 +167,7 @@ pub(crate) fn ui(
             }
             ui.label(
                 egui::RichText::new(
-                    "WASD/QE fly · right-drag or arrows look · wheel zoom · O orbit · click a work · F select centre · N/B similar · G go · 1–4 layouts · Esc menu",
+                    "WASD/QE fly · right-drag or arrows look · wheel zoom · O orbit · click a work · F select centre · N/B similar · G go · 1–4 layouts · L faces like mine · Esc menu",
                 )
                 .small()
                 .color(egui::Color32::GRAY),
@@ -267,7 +267,7 @@ pub(crate) fn ui(
             g.selected = None;
         }
     }
-    if g.manifest.faces.is_some() && keys.just_pressed(KeyCode::KeyF) && !ctx.egui_wants_keyboard_input() {
+    if g.manifest.faces.is_some() && keys.just_pressed(KeyCode::KeyL) && !ctx.egui_wants_keyboard_input() {
         likeness.open = !likeness.open;
     }
     if likeness.open
