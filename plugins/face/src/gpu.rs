@@ -90,6 +90,14 @@ pub fn measure(gpu: Gpu, choice: ComputeChoice) -> Choice {
     Choice { engine, words, measured_ms }
 }
 
+/// The web build has no demo clip decoder in-process (and GPU responses there would need a
+/// blocking readback): nothing to measure.
+#[cfg(target_arch = "wasm32")]
+fn measure_ms(_engine: &mut GpuEngine) -> Result<(f64, f64), EngineError> {
+    Err("not measured in the web build".into())
+}
+
+#[cfg(not(target_arch = "wasm32"))]
 fn measure_ms(engine: &mut GpuEngine) -> Result<(f64, f64), EngineError> {
     use web_time::Instant;
     let mut tracker = crate::default_tracker(TrackerConfig::clm())?;
