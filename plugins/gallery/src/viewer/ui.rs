@@ -56,12 +56,6 @@ pub(crate) fn ui(
                     }
                 }
             });
-            if let Some(f) = &g.manifest.faces {
-                let label = format!("painted faces like mine (L) — {} faces", f.faces.len());
-                if ui.selectable_label(likeness.open, label).clicked() {
-                    likeness.open = !likeness.open;
-                }
-            }
             if let Some(engine) = live.available.clone() {
                 ui.horizontal(|ui| {
                     if live.running {
@@ -79,6 +73,13 @@ pub(crate) fn ui(
                         live.requested = true;
                     }
                 });
+            }
+            // Below "relayout live", which keeps its place (the web page test presses it there).
+            if let Some(f) = &g.manifest.faces {
+                let label = format!("painted faces like mine (L) — {} faces", f.faces.len());
+                if ui.selectable_label(likeness.open, label).clicked() {
+                    likeness.open = !likeness.open;
+                }
             }
             ui.separator();
             let before = g.filter.clone();
