@@ -27,14 +27,6 @@ fn main() -> anyhow::Result<()> {
         files.truncate(sample);
     }
     let finder = StillFaces::new()?;
-    if std::env::var("FACE_SHEET_PROBE").is_ok() {
-        let blank = vec![128u8; 200 * 200 * 4];
-        let t = Instant::now();
-        for _ in 0..10 {
-            finder.find(&blank, 200, 200)?;
-        }
-        println!("blank 200×200 (detector only): {:.1} ms", t.elapsed().as_secs_f64() * 100.0);
-    }
     let cell = 128u32;
     let mut tiles: Vec<(RgbImage, RgbImage)> = Vec::new();
     let t0 = Instant::now();

@@ -60,8 +60,7 @@ impl FaceEmbedder {
         points71: &[[f32; 2]],
         k: usize,
     ) -> Result<Vec<(usize, f32)>, ModelError> {
-        let Some(f) = self.features(rgba, width, height, points71)? else { return Ok(Vec::new()) };
-        Ok(faces.embed(&f).map(|e| faces.nearest(&e, k)).unwrap_or_default())
+        Ok(self.embed(faces, rgba, width, height, points71)?.map(|e| faces.nearest(&e, k)).unwrap_or_default())
     }
 }
 

@@ -78,20 +78,10 @@ impl TsneEngine for GpuTsne {
 /// each test says so loudly and fails under `HEADROOM_REQUIRE_GPU=1`.
 #[cfg(test)]
 mod tests {
+    use super::super::tests::digits;
     use super::super::{exact_gradient, kl_divergence, knn_label_accuracy};
     use super::*;
     use headroom_gpu::gpu_required;
-
-    fn digits() -> (Matrix, Vec<u32>) {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/gallery/digits.bin");
-        let b = std::fs::read(p).unwrap();
-        assert_eq!(&b[..8], b"DIGITS1\n");
-        let rows = u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize;
-        let cols = u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
-        let x = b[16..16 + rows * cols].iter().map(|&v| f32::from(v)).collect();
-        let labels = b[16 + rows * cols..16 + rows * cols + rows].iter().map(|&v| u32::from(v)).collect();
-        (Matrix::new(rows, cols, x), labels)
-    }
 
     #[test]
     fn tsne_gradient_equals_the_exact_cpu_gradient() {

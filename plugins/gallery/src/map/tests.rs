@@ -118,7 +118,7 @@ fn barnes_hut_repulsion_matches_exact_sum() {
 }
 
 /// scikit-learn's bundled handwritten digits (1,797 × 64, 10 classes); see assets/LICENSES.md.
-fn digits() -> (Matrix, Vec<u32>) {
+pub(super) fn digits() -> (Matrix, Vec<u32>) {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/gallery/digits.bin");
     let b = std::fs::read(p).unwrap();
     assert_eq!(&b[..8], b"DIGITS1\n");
