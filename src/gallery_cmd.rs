@@ -118,7 +118,7 @@ fn tsne_engine(choice: ComputeChoice) -> anyhow::Result<Option<Arc<dyn TsneEngin
 
 /// `headroom faces MANIFEST`: the faces per work, as JSON on standard output.
 pub fn faces(manifest: &std::path::Path) -> Result<()> {
-    let path = headroom_gallery::plugin::resolve_manifest(manifest).map_err(anyhow::Error::msg)?;
+    let path = headroom_gallery::plugin::resolve_manifest(manifest)?;
     let m = headroom_gallery::manifest::Manifest::load(&path)?;
     let Some(faces) = &m.faces else {
         anyhow::bail!(

@@ -151,9 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | None => Screen::Menu,
     };
     let gallery = match &cli.command {
-        Some(Command::Gallery { manifest: Some(p) }) => {
-            Some(headroom_gallery::plugin::resolve_manifest(p).map_err(anyhow::Error::msg)?)
-        }
+        Some(Command::Gallery { manifest: Some(p) }) => Some(headroom_gallery::plugin::resolve_manifest(p)?),
         _ => None,
     };
     let (facelab_effect, facelab_face) = match &cli.command {

@@ -14,7 +14,7 @@ use headroom_face::{FaceModelInfo, FaceSettings, FaceTracking};
 use headroom_facelab::deform::{Deformation, PRESETS, slider_range};
 use headroom_facelab::{
     AddPhoto, BlendOn, BlendView, CaptureNeutral, Effect, EffectWarp, FaceReadout, LabEffect, LabShape, SourceFaces,
-    TakeFaceInView,
+    TakeFaceInView, UseFace,
 };
 
 use super::snapshot::{SnapshotStatus, TakeSnapshot};
@@ -24,7 +24,32 @@ pub(super) fn plugin(app: &mut App) {
     app.init_resource::<LabView>()
         .add_systems(EguiPrimaryContextPass, facelab_ui.run_if(in_state(Screen::FaceLab)))
         .add_systems(Update, neutral_on_n.run_if(in_state(Screen::FaceLab)).run_if(not(super::settings::typing)))
-        .add_systems(OnExit(Screen::FaceLab), |mut s: ResMut<FaceSettings>| s.keep_responses = false);
+        .add_systems(OnExit(Screen::FaceLab), |mut s: ResMut<FaceSettings>| s.keep_responses = false)
+        .add_systems(Update, become_painting.run_if(in_state(Screen::Gallery)));
+}
+
+/// "Become this painting" in the gallery: the painted face goes to Face Lab as the source face,
+/// the effect becomes the face swap, and Face Lab opens.
+fn become_painting(
+    mut chosen: MessageReader<headroom_gallery::BecomePainting>,
+    mut use_face: MessageWriter<UseFace>,
+    mut effect: ResMut<LabEffect>,
+    mut next: ResMut<NextState<Screen>>,
+) {
+    let Some(headroom_gallery::BecomePainting(p)) = chosen.read().last() else { return };
+    let Some(image) = headroom_facelab::warp::Rgba::from_raw(p.width as usize, p.height as usize, p.rgba.clone())
+    else {
+        warn!("gallery: the painted face {} has no pixels", p.name);
+        return;
+    };
+    use_face.write(UseFace(headroom_facelab::faces::SourceFace {
+        name: p.name.clone(),
+        credit: p.credit.clone(),
+        image,
+        points: p.points.clone(),
+    }));
+    effect.effect = Effect::Substitute;
+    next.set(Screen::FaceLab);
 }
 
 #[derive(Resource)]

@@ -52,40 +52,97 @@ fn gallery_renders_the_bundled_collection_without_a_window() {
     assert!(n > 1000, "{n} works");
     // Pipelines compile and the 4096² atlases upload asynchronously (slowly on lavapipe): take
     // screenshots until the works show, for up to two minutes.
-    let t0 = std::time::Instant::now();
-    let (frac, colours) = loop {
-        for _ in 0..3 {
-            app.update();
-        }
-        let shot: Arc<Mutex<Option<Image>>> = Arc::default();
-        let s = shot.clone();
-        app.world_mut().spawn(Screenshot::image(handle.clone())).observe(move |c: On<ScreenshotCaptured>| {
-            *s.lock().unwrap() = Some(c.image.clone());
-        });
-        let t1 = std::time::Instant::now();
-        while shot.lock().unwrap().is_none() {
-            assert!(t1.elapsed().as_secs() < 60, "no screenshot");
-            app.update();
-        }
-        let img = shot.lock().unwrap().take().unwrap().try_into_dynamic().unwrap().to_rgb8();
-        // The background is near-black grey; works are paintings. Count pixels that are neither.
-        let bg = [15u8, 15, 18];
-        let painted = img
-            .pixels()
-            .filter(|p| p.0.iter().zip(&bg).map(|(a, b)| (*a as i32 - *b as i32).abs()).sum::<i32>() > 30)
-            .count();
-        let colours: std::collections::HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
-        let frac = painted as f64 / (img.width() * img.height()) as f64;
-        if let Ok(dir) = std::env::var("HEADROOM_SHOT_DIR") {
-            img.save(Path::new(&dir).join("gallery-headless.png")).unwrap();
-        }
-        if (frac > 0.05 && colours.len() > 500) || t0.elapsed().as_secs() > 120 {
-            break (frac, colours.len());
+    let shoot = |app: &mut App, name: &str| {
+        let t0 = std::time::Instant::now();
+        loop {
+            for _ in 0..3 {
+                app.update();
+            }
+            let shot: Arc<Mutex<Option<Image>>> = Arc::default();
+            let s = shot.clone();
+            app.world_mut().spawn(Screenshot::image(handle.clone())).observe(move |c: On<ScreenshotCaptured>| {
+                *s.lock().unwrap() = Some(c.image.clone());
+            });
+            let t1 = std::time::Instant::now();
+            while shot.lock().unwrap().is_none() {
+                assert!(t1.elapsed().as_secs() < 60, "no screenshot");
+                app.update();
+            }
+            let img = shot.lock().unwrap().take().unwrap().try_into_dynamic().unwrap().to_rgb8();
+            // The background is near-black grey; works are paintings. Count pixels that are neither.
+            let bg = [15u8, 15, 18];
+            let painted = img
+                .pixels()
+                .filter(|p| p.0.iter().zip(&bg).map(|(a, b)| (*a as i32 - *b as i32).abs()).sum::<i32>() > 30)
+                .count();
+            let colours: std::collections::HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+            let frac = painted as f64 / (img.width() * img.height()) as f64;
+            if let Ok(dir) = std::env::var("HEADROOM_SHOT_DIR") {
+                img.save(Path::new(&dir).join(format!("{name}.png"))).unwrap();
+            }
+            if (frac > 0.05 && colours.len() > 500) || t0.elapsed().as_secs() > 120 {
+                break (frac, colours.len(), img);
+            }
         }
     };
+    let (frac, colours, map_img) = shoot(&mut app, "gallery-headless");
     eprintln!("gallery render: {:.1}% of the frame shows works, {colours} colours", frac * 100.0);
     assert!(frac > 0.05, "only {:.1}% of the frame shows works", frac * 100.0);
     assert!(colours > 500, "{colours} colours: not thumbnails");
+
+    // The face map (layout 5): the works' meshes empty out, the face crops' meshes fill (one quad
+    // per face) and the frame shows them; back in the 3D map, the works return.
+    use headroom_gallery::view::Layout;
+    let faces = app.world().resource::<Gallery>().manifest.faces.as_ref().map_or(0, |f| f.faces.len());
+    assert!(faces > 1000, "{faces} faces in the bundled gallery");
+    app.world_mut().resource_mut::<Gallery>().set_layout(Layout::Faces);
+    while app.world().resource::<Gallery>().in_transition() {
+        app.update();
+    }
+    app.update();
+    let vertices = |app: &App, meshes: &[Handle<Mesh>]| -> usize {
+        let assets = app.world().resource::<Assets<Mesh>>();
+        meshes.iter().filter_map(|h| assets.get(h)).map(|m| m.count_vertices()).sum()
+    };
+    let (works_meshes, face_meshes) = app.world().resource::<Gallery>().mesh_handles();
+    assert!(!face_meshes.is_empty(), "no face atlas was loaded");
+    // (A bucket with nothing to show keeps one degenerate quad: 4 vertices.)
+    let v = vertices(&app, &face_meshes);
+    assert!(v >= 4 * faces && v <= 4 * (faces + face_meshes.len()), "{v} face map vertices for {faces} faces");
+    assert_eq!(vertices(&app, &works_meshes), 4 * works_meshes.len(), "works shown in the face map");
+    // "Become this painting": a face cut from its atlas (kept in the main world) with its points.
+    {
+        let g = app.world().resource::<Gallery>();
+        let p =
+            g.painted_face(app.world().resource::<Assets<Image>>(), faces / 2).expect("painted face from its atlas");
+        assert_eq!(p.points.len(), 71);
+        assert_eq!(p.rgba.len(), (p.width * p.height * 4) as usize);
+        let [er, el] = p.aligned_eyes();
+        assert!(
+            (p.points[27][0] - er[0]).abs() < 0.5 && (p.points[32][1] - el[1]).abs() < 0.5,
+            "{:?}",
+            &p.points[27..33]
+        );
+        let grey: std::collections::HashSet<u8> = p.rgba.chunks(4).map(|c| c[1]).collect();
+        assert!(grey.len() > 50, "a flat painted face: {} levels", grey.len());
+    }
+    let (frac, colours, face_img) = shoot(&mut app, "gallery-face-map");
+    let changed = map_img.pixels().zip(face_img.pixels()).filter(|(a, b)| a != b).count();
+    eprintln!(
+        "face map: {faces} faces, {:.1}% of the frame shows faces, {colours} colours, {:.0}% of pixels changed",
+        frac * 100.0,
+        100.0 * changed as f64 / (map_img.width() * map_img.height()) as f64
+    );
+    assert!(frac > 0.02 && colours > 300, "the face map shows no faces ({:.1}%, {colours} colours)", frac * 100.0);
+    assert!(changed > (map_img.width() * map_img.height()) as usize / 10, "the face map looks like the work map");
+    app.world_mut().resource_mut::<Gallery>().set_layout(Layout::Map3d);
+    while app.world().resource::<Gallery>().in_transition() {
+        app.update();
+    }
+    app.update();
+    assert_eq!(vertices(&app, &face_meshes), 4 * face_meshes.len(), "faces left in the work map");
+    let v = vertices(&app, &works_meshes);
+    assert!(v >= 4 * n && v <= 4 * (n + works_meshes.len()), "{v} vertices for {n} works in the 3D map");
 
     // Live relayout: t-SNE iterations dispatched in the render graph, positions read back
     // asynchronously and shown as they arrive.

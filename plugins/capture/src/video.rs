@@ -174,7 +174,7 @@ impl VideoSource {
         if size == 0 {
             return Err(bad("the file is empty".into()));
         }
-        crate::mp4check::check(&mut reader, size).map_err(bad)?;
+        crate::mp4check::check(&mut reader, size).map_err(|e| bad(e.to_string()))?;
         let mut reader =
             catch("MP4 header", || Mp4Reader::read_header(reader, size).map_err(|e| e.to_string())).map_err(bad)?;
         let track = reader

@@ -10,5 +10,7 @@ pub mod plugin;
 pub mod warp;
 
 pub use classify::{Classifier, ClassifierError, Classifiers, Expression, Reading};
-pub use effects::{AddPhoto, BlendOn, BlendView, Effect, EffectWarp, LabEffect, LabShape, SourceFaces, TakeFaceInView};
+pub use effects::{
+    AddPhoto, BlendOn, BlendView, Effect, EffectWarp, LabEffect, LabShape, SourceFaces, TakeFaceInView, UseFace,
+};
 pub use plugin::{CaptureNeutral, FaceLabPlugin, FaceLabSystems, FaceReadout};

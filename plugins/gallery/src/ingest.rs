@@ -90,46 +90,68 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// Decodes an image with size limits; errors are human-readable reasons.
+/// Why a picture was left out of the build (the report lists it with this reason).
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("empty file (0 bytes)")]
+    EmptyFile,
+    #[error("cannot read: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("not an image (unrecognised format)")]
+    UnknownFormat,
+    #[error(
+        "truncated JPEG: the data stops before the end-of-image marker ({bytes} bytes); skipped rather than \
+         decoded partially (the missing part would be grey)"
+    )]
+    TruncatedJpeg { bytes: usize },
+    #[error("not a readable image: {0}")]
+    Unreadable(image::ImageError),
+    #[error("empty image ({w}×{h})")]
+    EmptyImage { w: u32, h: u32 },
+    #[error("enormous image ({w}×{h} px, limit {} Mpx)", MAX_PIXELS / 1_000_000)]
+    Enormous { w: u32, h: u32 },
+    #[error(transparent)]
+    Shape(#[from] crate::features::InputError),
+    #[error("corrupt or truncated image: {0}")]
+    Corrupt(image::ImageError),
+}
+
+/// Decodes an image with size limits; the error says why a picture is left out.
 ///
 /// A JPEG whose data stops before its end-of-image marker (a download or copy cut short) is
 /// refused, not decoded partially: the decoder would fill the missing part with grey and that
 /// picture would take a place in the map among the real ones. The report lists it, so the file can
 /// be fetched again.
-pub fn decode(path: &Path, size: u64) -> Result<image::DynamicImage, String> {
+pub fn decode(path: &Path, size: u64) -> Result<image::DynamicImage, DecodeError> {
     if size == 0 {
-        return Err("empty file (0 bytes)".into());
+        return Err(DecodeError::EmptyFile);
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let bytes = std::fs::read(path)?;
     if bytes.is_empty() {
-        return Err("empty file (0 bytes)".into());
+        return Err(DecodeError::EmptyFile);
     }
     let reader = image::ImageReader::new(std::io::Cursor::new(&bytes));
-    let mut reader = reader.with_guessed_format().map_err(|e| format!("cannot read: {e}"))?;
+    let mut reader = reader.with_guessed_format()?;
     let Some(format) = reader.format() else {
-        return Err("not an image (unrecognised format)".into());
+        return Err(DecodeError::UnknownFormat);
     };
     if format == image::ImageFormat::Jpeg && jpeg_truncated(&bytes) {
-        return Err(format!(
-            "truncated JPEG: the data stops before the end-of-image marker ({} bytes); skipped rather than \
-             decoded partially (the missing part would be grey)",
-            bytes.len()
-        ));
+        return Err(DecodeError::TruncatedJpeg { bytes: bytes.len() });
     }
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(1 << 30);
     reader.limits(limits);
     // One header parse: the decoder gives the size, then decodes (GIF: first frame).
-    let decoder = reader.into_decoder().map_err(|e| format!("not a readable image: {e}"))?;
+    let decoder = reader.into_decoder().map_err(DecodeError::Unreadable)?;
     let (w, h) = image::ImageDecoder::dimensions(&decoder);
     if w == 0 || h == 0 {
-        return Err(format!("empty image ({w}×{h})"));
+        return Err(DecodeError::EmptyImage { w, h });
     }
     if w as u64 * h as u64 > MAX_PIXELS {
-        return Err(format!("enormous image ({w}×{h} px, limit {} Mpx)", MAX_PIXELS / 1_000_000));
+        return Err(DecodeError::Enormous { w, h });
     }
-    crate::features::input_size(w, h).map_err(|e| e.to_string())?;
-    image::DynamicImage::from_decoder(decoder).map_err(|e| format!("corrupt or truncated image: {e}"))
+    crate::features::input_size(w, h)?;
+    image::DynamicImage::from_decoder(decoder).map_err(DecodeError::Corrupt)
 }
 
 /// Whether a JPEG stream ends before its end-of-image marker (EOI). Walks the marker segments and
@@ -203,26 +225,36 @@ pub struct Metadata {
     pub extra: BTreeMap<String, String>,
 }
 
+/// Why a metadata CSV cannot be used at all (bad rows are warnings, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("cannot read metadata {path}: {source}")]
+    Read { path: String, source: csv::Error },
+    #[error("metadata {path}: bad header: {source}")]
+    Header { path: String, source: csv::Error },
+    #[error("metadata {path}: no `file` column (columns: {columns})")]
+    NoFileColumn { path: String, columns: String },
+}
+
 /// Reads a metadata CSV (column `file`, `filename`, `image` or `path`). Returns the rows keyed by
 /// that column as written (separators `/`, no leading `./`) and warnings (bad or repeated rows are
 /// reported, not fatal). [`join_metadata`] matches the keys to the collection's files.
-pub fn read_metadata(csv_path: &Path) -> Result<(HashMap<String, Metadata>, Vec<String>), String> {
+pub fn read_metadata(csv_path: &Path) -> Result<(HashMap<String, Metadata>, Vec<String>), MetadataError> {
+    let path = || csv_path.display().to_string();
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(csv_path)
-        .map_err(|e| format!("cannot read metadata {}: {e}", csv_path.display()))?;
+        .map_err(|source| MetadataError::Read { path: path(), source })?;
     let headers: Vec<String> = rdr
         .headers()
-        .map_err(|e| format!("metadata {}: bad header: {e}", csv_path.display()))?
+        .map_err(|source| MetadataError::Header { path: path(), source })?
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
     let file_col = headers
         .iter()
         .position(|h| ["file", "filename", "image", "path"].contains(&h.to_ascii_lowercase().as_str()))
-        .ok_or_else(|| {
-            format!("metadata {}: no `file` column (columns: {})", csv_path.display(), headers.join(", "))
-        })?;
+        .ok_or_else(|| MetadataError::NoFileColumn { path: path(), columns: headers.join(", ") })?;
     let mut map = HashMap::new();
     let mut first_row: HashMap<String, usize> = HashMap::new();
     let mut warnings = Vec::new();
@@ -350,7 +382,8 @@ mod tests {
         assert_eq!(m["c.jpg"].extra["year"], "circa");
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         std::fs::write(&p, "name,title\na.jpg,x\n").unwrap();
-        assert!(read_metadata(&p).unwrap_err().contains("no `file` column"));
+        assert!(matches!(read_metadata(&p).unwrap_err(), MetadataError::NoFileColumn { .. }));
+        assert!(read_metadata(&p).unwrap_err().to_string().contains("no `file` column"));
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -376,6 +409,8 @@ mod tests {
         let p = dir.join("cut.jpg");
         std::fs::write(&p, &whole[..whole.len() / 2]).unwrap();
         let e = decode(&p, (whole.len() / 2) as u64).unwrap_err();
+        assert!(matches!(e, DecodeError::TruncatedJpeg { .. }), "{e}");
+        let e = e.to_string();
         assert!(e.contains("truncated JPEG") && e.contains("decoded partially"), "{e}");
         std::fs::write(&p, &whole).unwrap();
         assert_eq!(decode(&p, whole.len() as u64).unwrap().width(), 48);

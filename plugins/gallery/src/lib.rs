@@ -19,4 +19,6 @@ pub mod viewer;
 pub use map as tsne;
 /// The viewer under its older name.
 pub use viewer as plugin;
-pub use viewer::{Gallery, GalleryPlugin, GalleryRenderTarget, GallerySource, GallerySystems, LiveRelayout};
+pub use viewer::{
+    BecomePainting, Gallery, GalleryPlugin, GalleryRenderTarget, GallerySource, GallerySystems, LiveRelayout,
+};

@@ -100,23 +100,25 @@ impl Faces {
         self.faces.iter().enumerate().filter(move |(_, f)| f.work == w).map(|(i, _)| i)
     }
 
-    fn validate(&self, works: u32) -> Result<(), String> {
+    fn validate(&self, works: u32) -> Result<(), Invalid> {
+        let bad = |problem: String| Invalid { place: Place::Faces, problem };
         let d = self.pca_mean.len();
         let dims = self.dims as usize;
         if d == 0 || dims == 0 || dims > d || self.pca_components.len() != dims * d {
-            return Err(format!("faces: a PCA of {} values for {dims} of {d} dimensions", self.pca_components.len()));
+            return Err(bad(format!("a PCA of {} values for {dims} of {d} dimensions", self.pca_components.len())));
         }
         if !self.pca_mean.iter().chain(&self.pca_components).all(|v| v.is_finite()) {
-            return Err("faces: non-finite PCA".into());
+            return Err(bad("non-finite PCA".into()));
         }
-        check_tier(&self.atlas)?;
+        check_tier(&self.atlas).map_err(bad)?;
         for (i, f) in self.faces.iter().enumerate() {
+            let bad = |problem: String| Invalid { place: Place::Face(i), problem };
             if f.work >= works {
-                return Err(format!("face {i}: work {} out of range", f.work));
+                return Err(bad(format!("work {} out of range", f.work)));
             }
-            check_rect(&self.atlas, &f.thumb).map_err(|e| format!("face {i}: {e}"))?;
+            check_rect(&self.atlas, &f.thumb).map_err(bad)?;
             if f.embedding.len() != dims {
-                return Err(format!("face {i}: an embedding of {} values, not {dims}", f.embedding.len()));
+                return Err(bad(format!("an embedding of {} values, not {dims}", f.embedding.len())));
             }
             let finite = f
                 .bbox
@@ -126,22 +128,56 @@ impl Faces {
                 .chain(f.landmarks.iter().flatten())
                 .all(|v| v.is_finite());
             if !finite || !f.score.is_finite() {
-                return Err(format!("face {i}: non-finite values"));
+                return Err(bad("non-finite values".into()));
             }
         }
         Ok(())
     }
 }
 
+/// Where in a manifest a check failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    Manifest,
+    /// A thumbnail tier, by its size in px.
+    Tier(u32),
+    Work(usize),
+    Period(String),
+    /// The `faces` section itself.
+    Faces,
+    Face(usize),
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Manifest => write!(f, "manifest"),
+            Place::Tier(s) => write!(f, "tier {s}"),
+            Place::Work(i) => write!(f, "work {i}"),
+            Place::Period(l) => write!(f, "period {l}"),
+            Place::Faces => write!(f, "faces"),
+            Place::Face(i) => write!(f, "face {i}"),
+        }
+    }
+}
+
+/// A manifest entry that fails [`Manifest::validate`]: where, and what is wrong there.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{place}: {problem}")]
+pub struct Invalid {
+    pub place: Place,
+    pub problem: String,
+}
+
 fn check_tier(t: &Tier) -> Result<(), String> {
     if t.atlases.len() != t.atlas_sizes.len() {
-        return Err(format!("tier {}: {} atlases but {} sizes", t.size, t.atlases.len(), t.atlas_sizes.len()));
+        return Err(format!("{} atlases but {} sizes", t.atlases.len(), t.atlas_sizes.len()));
     }
     if let Some(a) = t.atlases.iter().find(|a| !is_plain_file_name(a)) {
-        return Err(format!("tier {}: atlas `{a}` is not a file name beside the manifest", t.size));
+        return Err(format!("atlas `{a}` is not a file name beside the manifest"));
     }
     if let Some(s) = t.atlas_sizes.iter().find(|s| s[0] == 0 || s[1] == 0) {
-        return Err(format!("tier {}: an atlas of {}×{} px", t.size, s[0], s[1]));
+        return Err(format!("an atlas of {}×{} px", s[0], s[1]));
     }
     Ok(())
 }
@@ -252,51 +288,54 @@ impl Manifest {
             return Err(ManifestError::Version { path: name.to_string(), found: version });
         }
         let m: Manifest = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
-        m.validate().map_err(invalid)?;
+        m.validate().map_err(|e| invalid(e.to_string()))?;
         Ok(m)
     }
 
     /// Checks everything the viewer indexes by: at least one tier, one thumbnail per tier for every
     /// work, atlases listed with their sizes and named as plain files beside the manifest,
     /// rectangles inside their atlas (without overflow), work indices in range, finite positions.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let at = |place: Place| move |problem: String| Invalid { place: place.clone(), problem };
         if self.tiers.is_empty() {
-            return Err("no thumbnail tiers".into());
+            return Err(at(Place::Manifest)("no thumbnail tiers".into()));
         }
         for t in &self.tiers {
-            check_tier(t)?;
+            check_tier(t).map_err(at(Place::Tier(t.size)))?;
         }
         let n = self.works.len();
         if n > u32::MAX as usize {
-            return Err(format!("{n} works"));
+            return Err(at(Place::Manifest)(format!("{n} works")));
         }
         let n = n as u32;
         for (i, w) in self.works.iter().enumerate() {
+            let bad = at(Place::Work(i));
             if w.thumbs.len() != self.tiers.len() {
-                return Err(format!("work {i} has {} thumbnails for {} tiers", w.thumbs.len(), self.tiers.len()));
+                return Err(bad(format!("{} thumbnails for {} tiers", w.thumbs.len(), self.tiers.len())));
             }
             for (t, r) in w.thumbs.iter().enumerate() {
-                check_rect(&self.tiers[t], r).map_err(|e| format!("work {i}: {e}"))?;
+                check_rect(&self.tiers[t], r).map_err(&bad)?;
             }
             if let Some(j) = w.similar.iter().find(|&&j| j >= n) {
-                return Err(format!("work {i}: similar work {j} out of range"));
+                return Err(bad(format!("similar work {j} out of range")));
             }
             if !w.pos3.iter().chain(&w.pos2).all(|v| v.is_finite()) {
-                return Err(format!("work {i}: non-finite position"));
+                return Err(bad("non-finite position".into()));
             }
             if w.meta.year.is_some_and(|y| y.unsigned_abs() > 1_000_000) {
-                return Err(format!("work {i}: year {} out of range", w.meta.year.unwrap_or(0)));
+                return Err(bad(format!("year {} out of range", w.meta.year.unwrap_or(0))));
             }
             if w.typicality.is_some_and(|t| !t.is_finite()) {
-                return Err(format!("work {i}: non-finite typicality"));
+                return Err(bad("non-finite typicality".into()));
             }
         }
         for p in &self.periods {
+            let bad = at(Place::Period(p.label.clone()));
             if let Some(j) = p.typical.iter().chain(&p.outliers).find(|&&j| j >= n) {
-                return Err(format!("period {}: work {j} out of range", p.label));
+                return Err(bad(format!("work {j} out of range")));
             }
             if !p.mean3.iter().all(|v| v.is_finite()) {
-                return Err(format!("period {}: non-finite mean position", p.label));
+                return Err(bad("non-finite mean position".into()));
             }
         }
         if let Some(f) = &self.faces {
@@ -496,17 +535,18 @@ mod tests {
         assert_eq!(f.nearest(&[1.0, 0.0], 2).iter().map(|e| e.0).collect::<Vec<_>>(), vec![2, 0]);
         assert_eq!(f.in_work(2).collect::<Vec<_>>(), vec![1, 2]);
         // Each thing the viewer would index by is refused when out of range.
-        let bad: [fn(&mut Faces); 5] = [
-            |f| f.faces[0].work = 3,
-            |f| f.faces[1].thumb.rect = [30, 0, 16, 16],
-            |f| f.faces[2].embedding.push(1.0),
-            |f| f.pca_components.pop().map_or((), |_| ()),
-            |f| f.faces[0].pos3[1] = f32::NAN,
+        let bad: [(fn(&mut Faces), Place); 5] = [
+            (|f| f.faces[0].work = 3, Place::Face(0)),
+            (|f| f.faces[1].thumb.rect = [30, 0, 16, 16], Place::Face(1)),
+            (|f| f.faces[2].embedding.push(1.0), Place::Face(2)),
+            (|f| f.pca_components.pop().map_or((), |_| ()), Place::Faces),
+            (|f| f.faces[0].pos3[1] = f32::NAN, Place::Face(0)),
         ];
-        for (k, spoil) in bad.iter().enumerate() {
+        for (k, (spoil, place)) in bad.iter().enumerate() {
             let mut m = with_faces();
             spoil(m.faces.as_mut().unwrap());
-            assert!(m.validate().is_err(), "spoiler {k} passed");
+            let e = m.validate().expect_err(&format!("spoiler {k} passed"));
+            assert_eq!(&e.place, place, "spoiler {k}: {e}");
         }
     }
 }

@@ -18,17 +18,26 @@ pub enum Layout {
     Timeline,
     /// One row band per century (oldest on top), works sorted by similarity within it.
     Periods,
+    /// The faces found in the works as their own 3D t-SNE map (manifests with a `faces` section);
+    /// the works stand in the 3D map meanwhile, hidden.
+    Faces,
 }
 
 impl Layout {
-    pub const ALL: [Layout; 4] = [Layout::Map3d, Layout::Wall2d, Layout::Timeline, Layout::Periods];
+    pub const ALL: [Layout; 5] = [Layout::Map3d, Layout::Wall2d, Layout::Timeline, Layout::Periods, Layout::Faces];
     pub fn label(self) -> &'static str {
         match self {
             Layout::Map3d => "t-SNE 3D",
             Layout::Wall2d => "t-SNE 2D wall",
             Layout::Timeline => "timeline",
             Layout::Periods => "grid by period",
+            Layout::Faces => "face map",
         }
+    }
+
+    /// Whether the layout can show this manifest (the face map needs its `faces` section).
+    pub fn available(self, m: &Manifest) -> bool {
+        self != Layout::Faces || m.faces.as_ref().is_some_and(|f| !f.faces.is_empty())
     }
 }
 
@@ -117,11 +126,26 @@ pub fn fit_radius(mut pts: Vec<V3>, radius: f32) -> Vec<V3> {
 pub fn layout_positions(m: &Manifest, layout: Layout) -> Vec<V3> {
     let works = &m.works;
     match layout {
-        Layout::Map3d => normalise(works.iter().map(|w| w.pos3).collect(), 1.25),
+        // In the face map the works wait in the 3D map, where a click on a face flies to.
+        Layout::Map3d | Layout::Faces => normalise(works.iter().map(|w| w.pos3).collect(), 1.25),
         Layout::Wall2d => normalise(works.iter().map(|w| [w.pos2[0], w.pos2[1], 0.0]).collect(), 1.15),
         Layout::Timeline => timeline(works),
         Layout::Periods => periods(works),
     }
+}
+
+/// Positions of every face in the face map: the faces' own 3D t-SNE, spaced like the work map
+/// (crops are square quads of side 1). Empty without a `faces` section.
+pub fn face_positions(m: &Manifest) -> Vec<V3> {
+    match &m.faces {
+        Some(f) if !f.faces.is_empty() => normalise(f.faces.iter().map(|f| f.pos3).collect(), 1.25),
+        _ => Vec::new(),
+    }
+}
+
+/// Half extents of a face's quad: its crop is square, side 1 × `scale`.
+pub fn face_quad_half(scale: f32) -> [f32; 2] {
+    [0.5 * scale, 0.5 * scale]
 }
 
 const CELL: f32 = 1.1;
@@ -380,6 +404,47 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_face_map_places_faces_by_their_own_map_and_keeps_the_works_in_the_3d_map() {
+        use crate::manifest::{Face, Faces};
+        let mut m = manifest(30);
+        assert!(!Layout::Faces.available(&m) && face_positions(&m).is_empty());
+        assert!(Layout::ALL.iter().filter(|l| **l != Layout::Faces).all(|l| l.available(&m)));
+        let face = |k: usize| Face {
+            work: (k % 30) as u32,
+            bbox: [0.0, 0.0, 10.0, 10.0],
+            score: 0.9,
+            landmarks: vec![],
+            thumb: AtlasRect { atlas: 0, rect: [0, 0, 8, 8] },
+            embedding: vec![0.0],
+            // Two clusters, far apart in the face map.
+            pos3: if k < 20 { [k as f32 * 0.1, 0.0, 0.0] } else { [100.0 + k as f32 * 0.1, 0.0, 0.0] },
+        };
+        m.faces = Some(Faces {
+            model: "t".into(),
+            crop: 8,
+            atlas: m.tiers[0].clone(),
+            pca_mean: vec![0.0],
+            pca_components: vec![1.0],
+            dims: 1,
+            faces: (0..40).map(face).collect(),
+        });
+        m.validate().unwrap();
+        assert!(Layout::Faces.available(&m));
+        let p = face_positions(&m);
+        assert_eq!(p.len(), 40);
+        // Spaced like the work map (median nearest neighbour 1.25), the clusters kept apart.
+        let d = |a: V3, b: V3| (0..3).map(|k| (a[k] - b[k]).powi(2)).sum::<f32>().sqrt();
+        assert!((d(p[0], p[1]) - 1.25).abs() < 1e-3, "{}", d(p[0], p[1]));
+        assert!(d(p[0], p[39]) > 100.0);
+        assert_eq!(layout_positions(&m, Layout::Faces), layout_positions(&m, Layout::Map3d));
+        // Picking among the face quads finds the face under the ray.
+        let quads: Vec<Quad> = p.iter().map(|&c| Quad { center: c, half: face_quad_half(1.0) }).collect();
+        let o = [p[27][0] + 0.2, p[27][1] - 0.3, 30.0];
+        let hit = pick(o, [0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], &quads, None);
+        assert_eq!(hit.map(|h| h.0), Some(27));
+    }
+
+    #[test]
     fn fit_radius_keeps_the_extent_whatever_the_clustering() {
         // Two tight clusters far apart: normalise() (median NN spacing) would blow them up;
         // fit_radius gives the requested RMS radius, centred.
@@ -471,7 +536,7 @@ pub(crate) mod tests {
             let p = layout_positions(&m, layout);
             assert_eq!(p.len(), 120);
             assert!(p.iter().flatten().all(|v| v.is_finite()), "{layout:?}");
-            if layout != Layout::Map3d {
+            if !matches!(layout, Layout::Map3d | Layout::Faces) {
                 // Flat layouts.
                 assert!(p.iter().all(|q| q[2] == 0.0));
             }

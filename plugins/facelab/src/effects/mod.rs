@@ -121,6 +121,11 @@ pub struct SourceFaces {
 #[derive(Message, Clone, Debug)]
 pub struct AddPhoto(pub std::path::PathBuf);
 
+/// Use a face that comes with its 71 points (a painted face from the gallery) as the source face,
+/// chosen at once.
+#[derive(Message, Clone, Debug)]
+pub struct UseFace(pub SourceFace);
+
 /// Take a still of another face in view (not the tracked one) as a source face.
 #[derive(Message, Clone, Copy, Debug)]
 pub struct TakeFaceInView;
@@ -180,6 +185,7 @@ pub(crate) fn build(app: &mut App) {
         .insert_resource(LabShape(shape))
         .insert_resource(shared.clone())
         .add_message::<AddPhoto>()
+        .add_message::<UseFace>()
         .add_message::<TakeFaceInView>()
         .add_systems(Startup, (start_loading, make_blend_image))
         .add_systems(

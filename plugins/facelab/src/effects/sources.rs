@@ -62,7 +62,12 @@ pub(crate) fn finish_loading(
 #[allow(clippy::type_complexity)]
 pub(crate) fn add_photo(
     mut requests: MessageReader<AddPhoto>,
-    (mut take, latest, tracking): (MessageReader<TakeFaceInView>, Res<LatestFrame>, Option<Res<FaceTracking>>),
+    (mut take, latest, tracking, mut ready): (
+        MessageReader<TakeFaceInView>,
+        Res<LatestFrame>,
+        Option<Res<FaceTracking>>,
+        MessageReader<UseFace>,
+    ),
     mut pending: Local<Vec<Task<Result<SourceFace, String>>>>,
     mut faces: ResMut<SourceFaces>,
     mut effect: ResMut<LabEffect>,
@@ -76,6 +81,21 @@ pub(crate) fn add_photo(
             let mut tracker = default_tracker(TrackerConfig::default()).map_err(|e| e.to_string())?;
             SourceFace::from_photo(&name, &bytes, &mut tracker).map_err(|e: FaceError| e.to_string())
         }));
+    }
+    for UseFace(f) in ready.read() {
+        if f.points.len() != 71 || f.image.width == 0 || f.image.height == 0 {
+            faces.problems.push(format!("{}: not a face with 71 points", f.name));
+            continue;
+        }
+        // The same face again (chosen twice): select it rather than add a copy.
+        if let Some(i) = faces.faces.iter().position(|g| g.name == f.name && g.points == f.points) {
+            effect.source = i;
+            continue;
+        }
+        info!("face lab: using {} ({}×{})", f.name, f.image.width, f.image.height);
+        faces.textures.push(images.add(rgba_image(&f.image)));
+        faces.faces.push(Arc::new(f.clone()));
+        effect.source = faces.faces.len() - 1;
     }
     if take.read().last().is_some() {
         match latest.0.as_ref().and_then(|f| Rgba::from_raw(f.width as usize, f.height as usize, f.rgba.to_vec())) {

@@ -93,7 +93,7 @@ fn face_key(feature_key: &str) -> String {
 }
 
 /// The work's picture, RGBA8 at its source size.
-fn decode_rgba(f: &crate::ingest::Found) -> std::result::Result<image::RgbaImage, String> {
+fn decode_rgba(f: &crate::ingest::Found) -> std::result::Result<image::RgbaImage, crate::ingest::DecodeError> {
     Ok(crate::ingest::decode(&f.path, f.size)?.to_rgba8())
 }
 

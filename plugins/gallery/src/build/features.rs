@@ -91,7 +91,7 @@ pub(super) fn features(
                 .map(|f| {
                     let img = match ingest::decode(&f.path, f.size) {
                         Ok(img) => img,
-                        Err(reason) => return Ok(Err(reason)),
+                        Err(reason) => return Ok(Err(reason.to_string())),
                     };
                     let size = [img.width(), img.height()];
                     let input = if cache.contains(&feature_key(tag, f)) {

@@ -60,7 +60,7 @@ pub(super) fn ingest(opts: &BuildOptions) -> Result<Ingested> {
         found.truncate(limit);
     }
     let (meta, meta_warnings) = match &opts.metadata {
-        Some(p) => ingest::read_metadata(p).map_err(BuildError::File)?,
+        Some(p) => ingest::read_metadata(p)?,
         None => (HashMap::new(), Vec::new()),
     };
     let cache_dir = opts.out.join("cache");

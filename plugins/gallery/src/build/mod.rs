@@ -55,6 +55,11 @@ pub enum BuildError {
     Model(#[from] crate::features::ModelError),
     #[error(transparent)]
     Cache(#[from] cache::CacheError),
+    #[error(transparent)]
+    Metadata(#[from] crate::ingest::MetadataError),
+    /// The manifest about to be written fails its own checks (a bug; nothing is written).
+    #[error("the new manifest is inconsistent: {0}")]
+    Manifest(#[from] crate::manifest::Invalid),
     #[error("cannot encode: {0}")]
     Json(#[from] serde_json::Error),
     #[error("cannot encode an atlas: {0}")]

@@ -9,7 +9,7 @@ use super::atlases::{Atlases, is_atlas_name};
 use super::features::Works;
 use super::ingest::Ingested;
 use super::map::MapOut;
-use super::{BuildError, BuildOptions, BuildReport, Context, MODEL_ID, Result};
+use super::{BuildOptions, BuildReport, Context, MODEL_ID, Result};
 use crate::fsio;
 use crate::ingest::{self, Metadata, Skipped};
 use crate::manifest::{self, LayoutInfo, Manifest, Period, PeriodKind, Work};
@@ -85,7 +85,7 @@ pub(super) fn write(
     if let Some(f) = &m.faces {
         listed.extend(f.atlas.atlases.iter().cloned());
     }
-    m.validate().map_err(BuildError::File)?;
+    m.validate()?;
     write_report(&opts.out, &skipped, &meta_warnings, report)?;
     // The manifest last: until it is renamed into place, the previous one and its atlases stand.
     let manifest_path = opts.out.join(manifest::FILE_NAME);

@@ -139,8 +139,16 @@ pub(crate) fn update_likeness(
     }));
 }
 
-/// The panel; returns the work to fly to when a face was clicked.
-pub(crate) fn likeness_panel(ctx: &egui::Context, g: &Gallery, lk: &mut Likeness) -> Option<usize> {
+/// What the visitor asked of the panel.
+pub(crate) enum Pick {
+    /// Fly to this face (or its work).
+    Fly(usize),
+    /// Wear this face in Face Lab.
+    Become(usize),
+}
+
+/// The panel; returns what was clicked.
+pub(crate) fn likeness_panel(ctx: &egui::Context, g: &Gallery, lk: &mut Likeness) -> Option<Pick> {
     let faces = g.manifest.faces.as_ref()?;
     let mut jump = None;
     let mut open = lk.open;
@@ -178,10 +186,18 @@ pub(crate) fn likeness_panel(ctx: &egui::Context, g: &Gallery, lk: &mut Likeness
                         .on_hover_text(format!("{title}\n{} · distance {d:.1}", work.meta.artist))
                         .clicked()
                     {
-                        jump = Some(faces.faces[i].work as usize);
+                        jump = Some(Pick::Fly(i));
                     }
                 }
             });
+            if let Some(&(i, _)) = lk.top.first()
+                && ui
+                    .button("become the nearest painting (Face Lab)")
+                    .on_hover_text("Face Lab's face swap, with this painted face on yours")
+                    .clicked()
+            {
+                jump = Some(Pick::Become(i));
+            }
             ui.label(egui::RichText::new(format!("updated every {EVERY} s; last {:.0} ms", lk.ms)).small());
         });
     lk.open = open;

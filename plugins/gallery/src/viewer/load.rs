@@ -1,5 +1,7 @@
 //! Loading a manifest and its atlases off the main thread (over HTTP in the browser), and building the scene from them.
 
+use std::path::Path;
+
 use super::*;
 
 /// An atlas decoded off the main thread.
@@ -12,6 +14,8 @@ pub(crate) struct Loaded {
     pub(crate) manifest: Manifest,
     pub(crate) path: PathBuf,
     pub(crate) atlases: Vec<Vec<RawAtlas>>,
+    /// The face crops' atlases (empty without a `faces` section).
+    pub(crate) face_atlases: Vec<RawAtlas>,
 }
 
 #[derive(Resource)]
@@ -152,44 +156,47 @@ pub(crate) async fn load(path: &std::path::Path, progress: &(AtomicUsize, Atomic
     let text = String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
     let manifest = Manifest::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
     progress.0.store(1, Ordering::Relaxed);
-    progress.1.store(
-        1 + (0..manifest.tiers.len()).map(|t| manifest.atlas_paths(path, t).len()).sum::<usize>(),
-        Ordering::Relaxed,
-    );
+    // Every atlas: the tiers' in order, then the face crops' (as one more group).
+    let mut groups: Vec<(&crate::manifest::Tier, Vec<PathBuf>)> =
+        (0..manifest.tiers.len()).map(|t| (&manifest.tiers[t], manifest.atlas_paths(path, t))).collect();
+    if let Some(f) = &manifest.faces {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        groups.push((&f.atlas, f.atlas.atlases.iter().map(|a| dir.join(a)).collect()));
+    }
+    progress.1.store(1 + groups.iter().map(|g| g.1.len()).sum::<usize>(), Ordering::Relaxed);
     // In the browser every atlas is requested at once (the downloads overlap) and decoded by the
     // browser's own image decoder, off the page's thread.
     #[cfg(target_arch = "wasm32")]
-    let mut pending: std::collections::VecDeque<_> = (0..manifest.tiers.len())
-        .flat_map(|t| manifest.atlas_paths(path, t))
-        .map(|file| (web::start_fetch(&file), file))
-        .collect();
+    let mut pending: std::collections::VecDeque<_> =
+        groups.iter().flat_map(|g| g.1.iter()).map(|file| web::start_fetch(file)).collect();
     let mut atlases = Vec::new();
-    for t in 0..manifest.tiers.len() {
-        let mut tier = Vec::new();
-        for (a, file) in manifest.atlas_paths(path, t).into_iter().enumerate() {
+    for (tier, files) in &groups {
+        let mut group = Vec::new();
+        for (a, file) in files.iter().enumerate() {
             #[cfg(target_arch = "wasm32")]
             let (w, h, rgba) = {
-                let (fetch, _) = pending.pop_front().ok_or("atlas list changed while loading")?;
-                web::decode_atlas(fetch?, &file).await?
+                let fetch = pending.pop_front().ok_or("atlas list changed while loading")?;
+                web::decode_atlas(fetch?, file).await?
             };
             #[cfg(not(target_arch = "wasm32"))]
             let (w, h, rgba) = {
-                let bytes = read_bytes(&file).await?;
+                let bytes = read_bytes(file).await?;
                 let img = image::load_from_memory(&bytes)
                     .map_err(|e| format!("cannot read atlas {}: {e}", file.display()))?
                     .to_rgba8();
                 (img.width(), img.height(), img.into_raw())
             };
             progress.0.fetch_add(1, Ordering::Relaxed);
-            let want = manifest.tiers[t].atlas_sizes[a];
+            let want = tier.atlas_sizes[a];
             if [w, h] != want {
                 return Err(format!("atlas {} is {w}×{h}, the manifest says {}×{}", file.display(), want[0], want[1]));
             }
-            tier.push(RawAtlas { size: want, rgba });
+            group.push(RawAtlas { size: want, rgba });
         }
-        atlases.push(tier);
+        atlases.push(group);
     }
-    Ok(Loaded { manifest, path: path.to_path_buf(), atlases })
+    let face_atlases = if manifest.faces.is_some() { atlases.pop().unwrap_or_default() } else { Vec::new() };
+    Ok(Loaded { manifest, path: path.to_path_buf(), atlases, face_atlases })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -215,6 +222,34 @@ pub(crate) fn finish_loading(
         }
     };
     let m = loaded.manifest;
+    // One texture, material and merged mesh per atlas.
+    let mut spawn_atlas = |raw: RawAtlas, name: String, usage: RenderAssetUsages| {
+        let image = Image::new(
+            Extent3d { width: raw.size[0], height: raw.size[1], depth_or_array_layers: 1 },
+            TextureDimension::D2,
+            raw.rgba,
+            TextureFormat::Rgba8UnormSrgb,
+            usage,
+        );
+        let h = images.add(image);
+        let egui_id = contexts.as_mut().map(|c| c.add_image(EguiTextureHandle::Strong(h.clone())));
+        let mat = materials.add(StandardMaterial {
+            base_color_texture: Some(h.clone()),
+            unlit: true,
+            cull_mode: None,
+            ..default()
+        });
+        let mesh = meshes.add(empty_mesh());
+        commands.spawn((
+            Name::new(name),
+            Mesh3d(mesh.clone()),
+            MeshMaterial3d(mat),
+            Transform::default(),
+            NoFrustumCulling,
+            GalleryMesh,
+        ));
+        (h, mesh, egui_id)
+    };
     let mut tex = Vec::new();
     let mut mesh_handles = Vec::new();
     let mut egui_ids = Vec::new();
@@ -223,32 +258,9 @@ pub(crate) fn finish_loading(
         let mut mh = Vec::new();
         let mut eh = Vec::new();
         for raw in tier {
-            let image = Image::new(
-                Extent3d { width: raw.size[0], height: raw.size[1], depth_or_array_layers: 1 },
-                TextureDimension::D2,
-                raw.rgba,
-                TextureFormat::Rgba8UnormSrgb,
-                RenderAssetUsages::RENDER_WORLD,
-            );
-            let h = images.add(image);
-            if let Some(c) = contexts.as_mut() {
-                eh.push(c.add_image(EguiTextureHandle::Strong(h.clone())));
-            }
-            let mat = materials.add(StandardMaterial {
-                base_color_texture: Some(h.clone()),
-                unlit: true,
-                cull_mode: None,
-                ..default()
-            });
-            let mesh = meshes.add(empty_mesh());
-            commands.spawn((
-                Name::new(format!("gallery tier {t} atlas")),
-                Mesh3d(mesh.clone()),
-                MeshMaterial3d(mat),
-                Transform::default(),
-                NoFrustumCulling,
-                GalleryMesh,
-            ));
+            let (h, mesh, egui_id) =
+                spawn_atlas(raw, format!("gallery tier {t} atlas"), RenderAssetUsages::RENDER_WORLD);
+            eh.extend(egui_id);
             th.push(h);
             mh.push(mesh);
         }
@@ -256,6 +268,16 @@ pub(crate) fn finish_loading(
         mesh_handles.push(mh);
         egui_ids.push(eh);
     }
+    // The face atlases keep their pixels here too: "become this painting" cuts a face out of them.
+    let (face_textures, face_meshes): (Vec<Handle<Image>>, Vec<Handle<Mesh>>) = loaded
+        .face_atlases
+        .into_iter()
+        .map(|raw| {
+            let (h, mesh, _) = spawn_atlas(raw, "gallery face atlas".into(), RenderAssetUsages::all());
+            (h, mesh)
+        })
+        .unzip();
+    let face_positions = view::face_positions(&m);
     let positions = view::layout_positions(&m, Layout::Map3d);
     let map_radius = view::rms_radius(&positions);
     // Start where the whole map fits the view (the window spans about ±15° at the screen).
@@ -297,6 +319,10 @@ pub(crate) fn finish_loading(
         museums,
         media,
         map_radius,
+        face_positions,
+        face_meshes,
+        face_textures,
+        hovered_face: None,
     });
     commands.remove_resource::<Loading>();
 }

@@ -2,7 +2,8 @@
 //! atlas (a few draw calls for thousands of works), the small tier far away and the large tier for
 //! the works nearest the camera; fly/orbit navigation with the head-coupled off-axis window on top;
 //! hover (outline drawn over everything) and click to open a work; search and filters that fade
-//! the rest; four layouts with animated transitions; a period panel with typical works and
+//! the rest; five layouts with animated transitions (the fifth, the face map, shows the faces found
+//! in the works as their own map); a period panel with typical works and
 //! outliers. The logic lives in [`crate::view`]; this folder is glue, one room a concern: [`state`]
 //! (the open gallery), [`load`], [`meshes`], [`navigate`], [`ui`], [`relayout`] (t-SNE live on the
 //! render device), [`likeness`] ("painted faces like mine").
@@ -63,21 +64,31 @@ pub fn default_manifest() -> PathBuf {
     crate::build::find_asset("gallery/public-art/manifest.json")
 }
 
+/// Why `MANIFEST|DIR` names no manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestPathError {
+    #[error("{} has no manifest.json; build one first: headroom build-gallery {} --out OUT", .0.display(), .0.display())]
+    NotBuilt(PathBuf),
+    #[error("{}: no such manifest or folder", .0.display())]
+    Missing(PathBuf),
+}
+
 /// Resolves `MANIFEST|DIR` to a manifest path (a folder must hold `manifest.json`).
-pub fn resolve_manifest(p: &std::path::Path) -> Result<PathBuf, String> {
+pub fn resolve_manifest(p: &std::path::Path) -> Result<PathBuf, ManifestPathError> {
     if p.is_dir() {
         let m = p.join(crate::manifest::FILE_NAME);
         if m.exists() {
             return Ok(m);
         }
-        return Err(format!(
-            "{} has no manifest.json; build one first: headroom build-gallery {} --out OUT",
-            p.display(),
-            p.display()
-        ));
+        return Err(ManifestPathError::NotBuilt(p.to_path_buf()));
     }
-    if p.exists() { Ok(p.to_path_buf()) } else { Err(format!("{}: no such manifest or folder", p.display())) }
+    if p.exists() { Ok(p.to_path_buf()) } else { Err(ManifestPathError::Missing(p.to_path_buf())) }
 }
+
+/// "Become this painting": a painted face the visitor chose to wear. The gallery only says so; the
+/// app hands it to Face Lab's face swap.
+#[derive(Message, Clone, Debug)]
+pub struct BecomePainting(pub crate::likeness::PaintedFace);
 
 /// Render the gallery into this image instead of the window (headless rendering, tests).
 #[derive(Resource, Clone, Debug)]
@@ -105,7 +116,7 @@ impl<S: States + FreelyMutableState + Copy> Plugin for GalleryPlugin<S> {
         if !app.world().contains_resource::<GallerySource>() {
             app.insert_resource(GallerySource(default_manifest()));
         }
-        app.init_resource::<LiveRelayout>().init_resource::<Likeness>();
+        app.init_resource::<LiveRelayout>().init_resource::<Likeness>().add_message::<BecomePainting>();
         relayout::build(app);
         app.add_systems(
             OnEnter(s),

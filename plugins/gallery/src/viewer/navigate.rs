@@ -2,12 +2,46 @@
 
 use super::*;
 
-/// Selects a work and flies the camera to it.
+/// Selects a work and flies the camera to it (in the face map: to its first face).
 pub(crate) fn go_to(g: &mut Gallery, rig: &Transform, i: usize) {
     g.selected = Some(i);
-    let p = Vec3::from(g.positions[i]);
+    let p = g.focus_of(i);
+    fly(g, rig, p);
+}
+
+fn fly(g: &mut Gallery, rig: &Transform, p: Vec3) {
     let back = rig.rotation * Vec3::Z;
     g.flight = Some(Flight { from: rig.translation, to: p + back * 2.2, t: 0.0 });
+}
+
+/// Face `k` of the face map: selects its work and flies to the face.
+pub(crate) fn go_to_face(g: &mut Gallery, rig: &Transform, k: usize) {
+    let Some(work) = g.manifest.faces.as_ref().and_then(|f| f.faces.get(k)).map(|f| f.work as usize) else { return };
+    g.selected = Some(work);
+    if let Some(p) = g.face_positions.get(k).copied() {
+        fly(g, rig, Vec3::from(p));
+    }
+}
+
+/// From a face in the face map to its work in the work map: the 3D map, then a flight to the work.
+pub(crate) fn face_to_work(g: &mut Gallery, rig: &Transform, k: usize) {
+    let Some(work) = g.manifest.faces.as_ref().and_then(|f| f.faces.get(k)).map(|f| f.work as usize) else { return };
+    set_layout(g, Layout::Map3d);
+    go_to(g, rig, work);
+}
+
+/// What lies along a ray: (work, face) — in the face map the face hit and its work, elsewhere the
+/// work hit.
+pub(crate) fn pick_at(g: &Gallery, origin: Vec3, dir: Vec3, right: Vec3, up: Vec3) -> Option<(usize, Option<usize>)> {
+    if g.layout == Layout::Faces {
+        let f = g.manifest.faces.as_ref()?;
+        let mask = face_mask(g);
+        let (k, _) = view::pick(origin.into(), dir.into(), right.into(), up.into(), &face_quads(g), mask.as_deref())?;
+        return Some((f.faces[k].work as usize, Some(k)));
+    }
+    let pickable = g.filter.is_active().then_some(g.mask.as_slice());
+    let (i, _) = view::pick(origin.into(), dir.into(), right.into(), up.into(), &quads(g), pickable)?;
+    Some((i, None))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -30,10 +64,11 @@ pub(crate) fn navigate(
         .is_some_and(|c| c.egui_wants_pointer_input() || c.is_pointer_over_egui());
     let dt = time.delta_secs().min(0.1);
     if !typing {
-        // Layouts: 1–4.
-        for (k, key) in [KeyCode::Digit1, KeyCode::Digit2, KeyCode::Digit3, KeyCode::Digit4].iter().enumerate() {
-            if keys.just_pressed(*key) {
-                set_layout(&mut g, Layout::ALL[k]);
+        // Layouts: 1–5 (5, the face map, where the manifest has faces).
+        let digits = [KeyCode::Digit1, KeyCode::Digit2, KeyCode::Digit3, KeyCode::Digit4, KeyCode::Digit5];
+        for (key, layout) in digits.iter().zip(Layout::ALL) {
+            if keys.just_pressed(*key) && layout.available(&g.manifest) {
+                set_layout(&mut g, layout);
             }
         }
         if keys.just_pressed(KeyCode::KeyO) {
@@ -41,20 +76,11 @@ pub(crate) fn navigate(
         }
         // Keyboard-only selection: F picks the work at the centre of the view; N / B step through
         // its similar works; G flies to the selection; X closes it.
-        if keys.just_pressed(KeyCode::KeyF) {
-            let fwd = t.rotation * -Vec3::Z;
-            let quads = quads(&g);
-            let pickable = g.filter.is_active().then_some(g.mask.as_slice());
-            if let Some((i, _)) = view::pick(
-                t.translation.into(),
-                fwd.into(),
-                (t.rotation * Vec3::X).into(),
-                (t.rotation * Vec3::Y).into(),
-                &quads,
-                pickable,
-            ) {
-                g.selected = Some(i);
-            }
+        if keys.just_pressed(KeyCode::KeyF)
+            && let Some((i, _)) =
+                pick_at(&g, t.translation, t.rotation * -Vec3::Z, t.rotation * Vec3::X, t.rotation * Vec3::Y)
+        {
+            g.selected = Some(i);
         }
         if let Some(sel) = g.selected {
             if keys.just_pressed(KeyCode::KeyN) || keys.just_pressed(KeyCode::KeyB) {
@@ -128,7 +154,7 @@ pub(crate) fn navigate(
     }
     if g.orbit {
         // Orbit about the map's centre (or the selection).
-        let pivot = g.selected.map(|i| Vec3::from(g.positions[i])).unwrap_or(Vec3::ZERO);
+        let pivot = g.selected.map(|i| g.focus_of(i)).unwrap_or(Vec3::ZERO);
         let offset = t.translation - pivot;
         let r = Quat::from_rotation_y(yaw) * Quat::from_axis_angle(t.rotation * Vec3::X, pitch);
         t.translation = pivot + r * offset;
@@ -145,12 +171,7 @@ pub(crate) fn navigate(
 }
 
 pub(crate) fn set_layout(g: &mut Gallery, layout: Layout) {
-    if g.layout == layout {
-        return;
-    }
-    let to = view::layout_positions(&g.manifest, layout);
-    g.transition = Some(Transition::new(g.positions.clone(), to, 1.2));
-    g.layout = layout;
+    g.set_layout(layout);
 }
 
 pub(crate) fn animate(time: Res<Time>, gallery: Option<ResMut<Gallery>>) {
@@ -181,27 +202,25 @@ pub(crate) fn hover(
     let cursor = windows.iter().next().and_then(|w| w.cursor_position());
     let (Some(cursor), Ok((camera, cam_t)), Ok(rig_t)) = (cursor, cams.single(), rig.single()) else {
         g.hovered = None;
+        g.hovered_face = None;
         return;
     };
     if over_ui {
         g.hovered = None;
+        g.hovered_face = None;
         return;
     }
     let Ok(ray) = camera.viewport_to_world(cam_t, cursor) else { return };
-    let quads = quads(&g);
-    let pickable = g.filter.is_active().then_some(g.mask.as_slice());
-    let hit = view::pick(
-        ray.origin.into(),
-        ray.direction.as_vec3().into(),
-        (rig_t.rotation * Vec3::X).into(),
-        (rig_t.rotation * Vec3::Y).into(),
-        &quads,
-        pickable,
-    );
+    let hit = pick_at(&g, ray.origin, ray.direction.as_vec3(), rig_t.rotation * Vec3::X, rig_t.rotation * Vec3::Y);
     g.hovered = hit.map(|h| h.0);
+    g.hovered_face = hit.and_then(|h| h.1);
     if buttons.just_pressed(MouseButton::Left)
-        && let Some(i) = g.hovered
+        && let Some((i, face)) = hit
     {
-        g.selected = Some(i);
+        match face {
+            // A face in the face map: to its work in the work map.
+            Some(k) => face_to_work(&mut g, rig_t, k),
+            None => g.selected = Some(i),
+        }
     }
 }

@@ -39,6 +39,13 @@ pub struct Gallery {
     pub(crate) media: Vec<(String, usize)>,
     /// RMS radius of the 3D map as loaded: live re-layouts are shown at this size.
     pub(crate) map_radius: f32,
+    /// The face map ([`Layout::Faces`]): each face's position, the merged mesh per face atlas,
+    /// and the face under the pointer (its work is [`Gallery::hovered`]).
+    pub face_positions: Vec<[f32; 3]>,
+    pub(crate) face_meshes: Vec<Handle<Mesh>>,
+    /// The face atlases (their pixels kept in the main world too).
+    pub(crate) face_textures: Vec<Handle<Image>>,
+    pub hovered_face: Option<usize>,
 }
 
 /// A live re-layout of the open collection: the viewer's relayout runs headroom-gpu's t-SNE kernel
@@ -55,6 +62,52 @@ pub struct LiveRelayout {
 }
 
 impl Gallery {
+    /// Moves to another layout (an animated transition); a layout the manifest cannot show
+    /// ([`Layout::available`]) is ignored.
+    pub fn set_layout(&mut self, layout: Layout) {
+        if self.layout == layout || !layout.available(&self.manifest) {
+            return;
+        }
+        let to = view::layout_positions(&self.manifest, layout);
+        self.transition = Some(Transition::new(self.positions.clone(), to, 1.2));
+        self.layout = layout;
+        self.hovered = None;
+        self.hovered_face = None;
+        self.dirty = true;
+    }
+
+    /// Face `k` as a [`crate::likeness::PaintedFace`], cut from its face atlas.
+    pub fn painted_face(&self, images: &Assets<Image>, k: usize) -> Option<crate::likeness::PaintedFace> {
+        let faces = self.manifest.faces.as_ref()?;
+        let f = faces.faces.get(k)?;
+        let img = images.get(self.face_textures.get(f.thumb.atlas as usize)?)?;
+        let data = img.data.as_ref()?;
+        let size = [img.width(), img.height()];
+        crate::likeness::PaintedFace::from_atlas(faces, k, self.manifest.works.get(f.work as usize)?, data, size)
+    }
+
+    /// Whether a layout transition is still running.
+    pub fn in_transition(&self) -> bool {
+        self.transition.is_some()
+    }
+
+    /// The merged meshes: per tier per atlas for the works, then one per face atlas.
+    pub fn mesh_handles(&self) -> (Vec<Handle<Mesh>>, Vec<Handle<Mesh>>) {
+        (self.meshes.iter().flatten().cloned().collect(), self.face_meshes.clone())
+    }
+    /// Where the camera looks at work `i`: in the face map, its first face (if it has one).
+    pub(crate) fn focus_of(&self, i: usize) -> Vec3 {
+        if self.layout == Layout::Faces
+            && let Some(k) = self.manifest.faces.as_ref().and_then(|f| f.in_work(i as u32).next())
+            && let Some(p) = self.face_positions.get(k)
+        {
+            return Vec3::from(*p);
+        }
+        // Mid-transition: where the work is going.
+        let p = self.transition.as_ref().and_then(|t| t.to.get(i)).unwrap_or(&self.positions[i]);
+        Vec3::from(*p)
+    }
+
     /// Shows raw t-SNE positions (any scale) as the 3D map, with no transition.
     pub fn show_live_positions(&mut self, raw: Vec<[f32; 3]>) {
         if raw.len() != self.positions.len() {

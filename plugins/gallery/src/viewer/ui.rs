@@ -24,6 +24,7 @@ pub(crate) fn ui(
     mut live: ResMut<LiveRelayout>,
     mut likeness: ResMut<Likeness>,
     keys: Res<ButtonInput<KeyCode>>,
+    (images, mut become_painting): (Res<Assets<Image>>, MessageWriter<BecomePainting>),
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     let Some(mut g) = gallery else {
@@ -51,6 +52,9 @@ pub(crate) fn ui(
         .show(&ctx, |ui| {
             ui.horizontal_wrapped(|ui| {
                 for (k, l) in Layout::ALL.iter().enumerate() {
+                    if !l.available(&g.manifest) {
+                        continue;
+                    }
                     if ui.selectable_label(g.layout == *l, format!("{} {}", k + 1, l.label())).clicked() {
                         set_layout(g, *l);
                     }
@@ -168,7 +172,11 @@ pub(crate) fn ui(
             }
             ui.label(
                 egui::RichText::new(
-                    "WASD/QE fly · right-drag or arrows look · wheel zoom · O orbit · click a work · F select centre · N/B similar · G go · 1–4 layouts · L faces like mine · Esc menu",
+                    if g.manifest.faces.is_some() {
+                        "WASD/QE fly · right-drag or arrows look · wheel zoom · O orbit · click a work · F select centre · N/B similar · G go · 1–5 layouts (5: face map; click a face to fly to its work) · L faces like mine · Esc menu"
+                    } else {
+                        "WASD/QE fly · right-drag or arrows look · wheel zoom · O orbit · click a work · F select centre · N/B similar · G go · 1–4 layouts · Esc menu"
+                    },
                 )
                 .small()
                 .color(egui::Color32::GRAY),
@@ -190,6 +198,9 @@ pub(crate) fn ui(
                         ui.label(egui::RichText::new(&w.meta.title).strong());
                         let year = w.meta.year.map(|y| y.to_string()).unwrap_or_default();
                         ui.label(format!("{} {}", w.meta.artist, year));
+                        if g.hovered_face.is_some() {
+                            ui.label(egui::RichText::new("click: fly to this work in the work map").small());
+                        }
                     });
                 });
         }
@@ -250,6 +261,25 @@ pub(crate) fn ui(
                 if ui.button("go to (G)").clicked() {
                     jump = Some(sel);
                 }
+                // Wear a face of this painting in Face Lab's face swap.
+                let in_work: Vec<usize> =
+                    g.manifest.faces.as_ref().map(|f| f.in_work(sel as u32).collect()).unwrap_or_default();
+                for (n, &k) in in_work.iter().enumerate() {
+                    let label = if in_work.len() == 1 {
+                        "become this painting (Face Lab)".to_string()
+                    } else {
+                        format!("become face {} of this painting (Face Lab)", n + 1)
+                    };
+                    if ui.button(label).on_hover_text("Face Lab's face swap, with this painted face on yours").clicked()
+                    {
+                        match g.painted_face(&images, k) {
+                            Some(p) => {
+                                become_painting.write(BecomePainting(p));
+                            }
+                            None => warn!("gallery: face {k} could not be cut from its atlas"),
+                        }
+                    }
+                }
                 ui.label("similar works (N)");
                 ui.horizontal_wrapped(|ui| {
                     for &j in &w.similar {
@@ -271,10 +301,23 @@ pub(crate) fn ui(
     if g.manifest.faces.is_some() && keys.just_pressed(KeyCode::KeyL) && !ctx.egui_wants_keyboard_input() {
         likeness.open = !likeness.open;
     }
-    if likeness.open
-        && let Some(j) = likeness_panel(&ctx, g, &mut likeness)
+    // A painted face clicked in the panel: in the face map, fly to that face; elsewhere to its work.
+    let mut face_jump = None;
+    match likeness.open.then(|| likeness_panel(&ctx, g, &mut likeness)).flatten() {
+        Some(Pick::Fly(k)) if g.layout == Layout::Faces => face_jump = Some(k),
+        Some(Pick::Fly(k)) => jump = g.manifest.faces.as_ref().map(|f| f.faces[k].work as usize),
+        Some(Pick::Become(k)) => match g.painted_face(&images, k) {
+            Some(p) => {
+                become_painting.write(BecomePainting(p));
+            }
+            None => warn!("gallery: face {k} could not be cut from its atlas"),
+        },
+        None => {}
+    }
+    if let Some(k) = face_jump
+        && let Ok(t) = rig.single()
     {
-        jump = Some(j);
+        go_to_face(g, t, k);
     }
     if let Some(j) = jump
         && let Ok(t) = rig.single()
