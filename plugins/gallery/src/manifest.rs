@@ -535,7 +535,8 @@ mod tests {
         assert_eq!(f.nearest(&[1.0, 0.0], 2).iter().map(|e| e.0).collect::<Vec<_>>(), vec![2, 0]);
         assert_eq!(f.in_work(2).collect::<Vec<_>>(), vec![1, 2]);
         // Each thing the viewer would index by is refused when out of range.
-        let bad: [(fn(&mut Faces), Place); 5] = [
+        type Spoiler = (fn(&mut Faces), Place);
+        let bad: [Spoiler; 5] = [
             (|f| f.faces[0].work = 3, Place::Face(0)),
             (|f| f.faces[1].thumb.rect = [30, 0, 16, 16], Place::Face(1)),
             (|f| f.faces[2].embedding.push(1.0), Place::Face(2)),
