@@ -5,10 +5,7 @@ use super::*;
 
 #[test]
 fn gallery_renders_the_bundled_collection_without_a_window() {
-    use std::sync::{Arc, Mutex};
-
     use bevy::render::render_resource::{TextureFormat, TextureUsages};
-    use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
     use bevy::window::ExitCondition;
     use bevy::winit::WinitPlugin;
     use headroom_gallery::{Gallery, GalleryPlugin, GalleryRenderTarget, GallerySource};
@@ -58,17 +55,7 @@ fn gallery_renders_the_bundled_collection_without_a_window() {
             for _ in 0..3 {
                 app.update();
             }
-            let shot: Arc<Mutex<Option<Image>>> = Arc::default();
-            let s = shot.clone();
-            app.world_mut().spawn(Screenshot::image(handle.clone())).observe(move |c: On<ScreenshotCaptured>| {
-                *s.lock().unwrap() = Some(c.image.clone());
-            });
-            let t1 = std::time::Instant::now();
-            while shot.lock().unwrap().is_none() {
-                assert!(t1.elapsed().as_secs() < 60, "no screenshot");
-                app.update();
-            }
-            let img = shot.lock().unwrap().take().unwrap().try_into_dynamic().unwrap().to_rgb8();
+            let img = screenshot(app, &handle);
             // The background is near-black grey; works are paintings. Count pixels that are neither.
             let bg = [15u8, 15, 18];
             let painted = img
