@@ -21,7 +21,9 @@ a=$(ms "^tracked frame .*($n threads)" "$ours"); b=$(ms "mediapipe tracked" "$pe
 [ -n "$b" ] && echo "tracked frame (CLM): headroom $a ms, MediaPipe Face Mesh $b ms → MediaPipe/headroom = $(python3 -c "print(f'{$b/$a:.2f}')")×"
 for t in "1 thread" "$n threads"; do
   a=$(ms "^mesh tracked frame .*($t)" "$ours")
-  [ -n "$b" ] && [ -n "$a" ] && echo "tracked frame (face mesh + iris), $t: headroom $a ms, MediaPipe Face Mesh $b ms → MediaPipe/headroom = $(python3 -c "print(f'{$b/$a:.2f}')")×"
+  [ -n "$b" ] && [ -n "$a" ] && echo "tracked frame (face mesh), $t: headroom $a ms, MediaPipe Face Mesh $b ms → MediaPipe/headroom = $(python3 -c "print(f'{$b/$a:.2f}')")×"
+  a=$(ms "^mesh + iris tracked frame .*($t)" "$ours"); d=$(ms "mediapipe + iris tracked" "$peers")
+  [ -n "$d" ] && [ -n "$a" ] && echo "tracked frame (face mesh + iris), $t: headroom $a ms, MediaPipe refined (attention mesh) $d ms → MediaPipe/headroom = $(python3 -c "print(f'{$d/$a:.2f}')")×"
   a=$(ms "^blazeface detect 640x480 ($t)" "$ours"); c=$(ms "opencv detect 640x480 ($t)" "$peers")
   [ -n "$a" ] && [ -n "$c" ] && echo "detection 640x480, $t: BlazeFace (headroom) $a ms, OpenCV Haar $c ms → OpenCV/BlazeFace = $(python3 -c "print(f'{$c/$a:.2f}')")×"
 done

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Peers for `cargo bench -p headroom-face`, on the same frames: OpenCV's Haar detector (same
 cascade and parameters, one thread) at 320x240 and 640x480, and MediaPipe Face Mesh in tracking
-mode over the demo clip. Prints lines in the same format as the Rust bench."""
+mode over the demo clip, without and with refined landmarks (the attention mesh: lips, eyes and
+irises). Prints lines in the same format as the Rust bench."""
 import statistics
 import time
 
@@ -36,11 +37,12 @@ try:
 except ImportError:
     print("mediapipe: not installed (pip install --no-deps mediapipe==0.10.14, see bench/accuracy)")
 else:
-    times = []
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False) as mesh:
-        for f in frames:
-            rgb = cv2.cvtColor(f, cv2.COLOR_BGR2RGB)
-            t = time.perf_counter()
-            mesh.process(rgb)
-            times.append((time.perf_counter() - t) * 1000)
-    print(f"mediapipe tracked frame {frames[0].shape[1]}x{frames[0].shape[0]}: {statistics.median(times[24:]):.3f} ms median over {len(times) - 24} frames")
+    for refine, what in ((False, "mediapipe tracked frame"), (True, "mediapipe + iris tracked frame")):
+        times = []
+        with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=refine) as mesh:
+            for f in frames:
+                rgb = cv2.cvtColor(f, cv2.COLOR_BGR2RGB)
+                t = time.perf_counter()
+                mesh.process(rgb)
+                times.append((time.perf_counter() - t) * 1000)
+        print(f"{what} {frames[0].shape[1]}x{frames[0].shape[0]}: {statistics.median(times[24:]):.3f} ms median over {len(times) - 24} frames")

@@ -54,6 +54,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub two_starts: bool,
 
+    /// With the face mesh: skip the iris model (two networks per frame); the pupils are then
+    /// the eye corners' midpoints.
+    #[arg(long, global = true)]
+    pub no_iris: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -93,6 +98,7 @@ impl Cli {
                 PlacementArg::Experts => headroom_face::Placement::Experts,
             },
             still_restarts: self.two_starts,
+            iris: !self.no_iris,
             ..Default::default()
         }
     }

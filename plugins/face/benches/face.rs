@@ -1,6 +1,6 @@
 //! `cargo bench --profile dev --workspace --bench face`: Haar and BlazeFace detection at
 //! 320×240 and 640×480, and one tracked frame on the demo clip with the CLM and with the face
-//! mesh (crop + mesh + iris + pose). Prints one line per measurement (median of repeated runs, milliseconds);
+//! mesh (crop + mesh + pose, and with the iris model). Prints one line per measurement (median of repeated runs, milliseconds);
 //! `bench/face.sh` runs this beside OpenCV and MediaPipe on the same frames.
 
 use std::time::Instant;
@@ -88,27 +88,29 @@ fn run(label: &str) {
         );
     }
 
-    // The mesh backend: a tracked frame = crop + mesh + iris (both eyes) + the 71 points and
-    // their shape parameters (head pose from the mesh: `cargo bench --bench pose`).
-    let mut tracked = Vec::new();
-    for _ in 0..2 {
-        let mut tracker = default_tracker(TrackerConfig::default()).unwrap();
-        for (f, g) in frames.iter().zip(&grays) {
-            let was = tracker.is_tracking();
-            let t = Instant::now();
-            let out = tracker.track(g, Some(&f.rgba));
-            if was && out.fit.is_some() {
-                tracked.push(t.elapsed().as_secs_f64() * 1000.0);
+    // The mesh backend: a tracked frame = crop + mesh (+ iris, both eyes) + the 71 points and
+    // their shape parameters (head pose from the mesh is timed by `cargo bench --bench pose`).
+    for (iris, what) in [(false, "mesh tracked frame"), (true, "mesh + iris tracked frame")] {
+        let mut tracked = Vec::new();
+        for _ in 0..2 {
+            let mut tracker = default_tracker(TrackerConfig { iris, ..TrackerConfig::default() }).unwrap();
+            for (f, g) in frames.iter().zip(&grays) {
+                let was = tracker.is_tracking();
+                let t = Instant::now();
+                let out = tracker.track(g, Some(&f.rgba));
+                if was && out.fit.is_some() {
+                    tracked.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
             }
         }
+        println!(
+            "{what} {}x{}{label}: {:.3} ms median over {} frames",
+            frames[0].width,
+            frames[0].height,
+            median(tracked.clone()),
+            tracked.len()
+        );
     }
-    println!(
-        "mesh tracked frame {}x{}{label}: {:.3} ms median over {} frames",
-        frames[0].width,
-        frames[0].height,
-        median(tracked.clone()),
-        tracked.len()
-    );
 
     // Tracking: the whole clip, repeated; only frames that continue a track count as "tracked".
     let mut tracked = Vec::new();

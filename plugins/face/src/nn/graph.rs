@@ -1,18 +1,24 @@
-//! A small TFLite-graph interpreter on candle: the operator list converted by
-//! `tools/convert_mediapipe.py` (JSON) and its weights (safetensors), run on the CPU with
-//! activations as `[C, H, W]` tensors (batch 1).
+//! A small TFLite-graph interpreter: the operator list converted by
+//! `tools/convert_mediapipe.py` (JSON) and its weights (safetensors, read with candle), run on
+//! the CPU with activations as planar `[C, H, W]` `f32` buffers (batch 1) by [`super::kernels`].
 //!
 //! Supported operators are exactly those MediaPipe's face models use: CONV_2D,
-//! DEPTHWISE_CONV_2D (a fused custom op), PRELU, RELU, ADD, MAX_POOL_2D, PAD (channels and
-//! space), RESHAPE and CONCATENATION. Every shape is inferred at load time and checked against
-//! the converter's record, so a wrong or truncated file is an error before the first frame.
+//! DEPTHWISE_CONV_2D, PRELU, RELU, ADD, MAX_POOL_2D, PAD (channels and space), RESHAPE and
+//! CONCATENATION. Every shape is inferred at load time and checked against the converter's
+//! record, so a wrong or truncated file is an error before the first frame.
+//!
+//! At load the plan is made once: a convolution followed by the residual ADD and the PReLU/ReLU
+//! that only it feeds becomes one operator (one pass over memory instead of three), and the
+//! values share a few buffers by lifetime, kept between runs — no allocation per frame.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
-use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor};
+use candle_core::{DType, Device};
 use serde::Deserialize;
 
 use super::NnError;
+use super::kernels::{self, Act, ConvShape, Epilogue, Pad4, Post};
 
 #[derive(Deserialize)]
 struct GraphFile {
@@ -42,13 +48,6 @@ struct OpRecord {
     axis: Option<i64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Act {
-    None,
-    Relu,
-    Relu6,
-}
-
 /// Shape of a value: spatial `[C, H, W]` or flat (TFLite's own shape without the batch).
 #[derive(Clone, Debug, PartialEq)]
 enum Kind {
@@ -56,38 +55,35 @@ enum Kind {
     Flat(Vec<usize>),
 }
 
-struct Pad4 {
-    top: usize,
-    bottom: usize,
-    left: usize,
-    right: usize,
+impl Kind {
+    fn len(&self) -> usize {
+        match self {
+            Kind::Spatial(s) => s.iter().product(),
+            Kind::Flat(s) => s.iter().product(),
+        }
+    }
 }
 
 enum Op {
-    /// 1×1, stride 1, no padding: a matrix product `[O, I] × [I, HW]`.
-    Pointwise {
-        x: usize,
-        w: Tensor,
-        b: Tensor,
-        act: Act,
-        out: [usize; 3],
-    },
+    /// A convolution (1×1 as a plain matrix product, others through `im2col`) with its bias,
+    /// activation and, fused at load, a following residual addition and PReLU/ReLU.
     Conv {
         x: usize,
-        w: Tensor,
-        b: Tensor,
-        stride: usize,
-        pad: Pad4,
-        act: Act,
-        out: [usize; 3],
+        w: Vec<f32>,
+        o: usize,
+        shape: ConvShape,
+        epi: Epilogue,
     },
     Depthwise {
         x: usize,
-        op: Depthwise,
+        w: Vec<f32>,
+        b: Vec<f32>,
+        act: Act,
+        shape: ConvShape,
     },
     Prelu {
         x: usize,
-        alpha: Prelu,
+        alpha: Vec<f32>,
     },
     Relu {
         x: usize,
@@ -99,22 +95,30 @@ enum Op {
     },
     MaxPool {
         x: usize,
-        k: usize,
-        stride: usize,
+        chw: [usize; 3],
     },
     Pad {
         x: usize,
+        chw: [usize; 3],
         c: [usize; 2],
         pad: Pad4,
     },
+    /// To TFLite's flat (NHWC) order: a permutation for a spatial input, a copy for a flat one.
     Reshape {
         x: usize,
-        shape: Vec<usize>,
+        from: Kind,
     },
     Concat {
         xs: Vec<usize>,
+        shapes: Vec<Vec<usize>>,
         axis: usize,
     },
+}
+
+impl ConvShape {
+    fn is_pointwise(&self) -> bool {
+        self.k == 1 && self.stride == 1 && self.pad.is_none()
+    }
 }
 
 /// A loaded network, ready to run.
@@ -122,10 +126,14 @@ pub struct Network {
     name: String,
     ops: Vec<(Op, usize)>,
     input: [usize; 3],
-    outputs: Vec<usize>,
-    slots: usize,
-    /// For each op, the slots no longer read after it (dropped then to keep memory low).
-    frees: Vec<Vec<usize>>,
+    outputs: Vec<(usize, Kind)>,
+    /// Values per slot, and the buffer each slot lives in.
+    lens: Vec<usize>,
+    buffer_of: Vec<usize>,
+    /// Buffer sizes; the last buffer is `im2col`'s scratch.
+    buffer_sizes: Vec<usize>,
+    /// Sets of buffers kept between runs, one per run in flight (a run takes one or makes one).
+    scratch: Mutex<Vec<Vec<Vec<f32>>>>,
 }
 
 fn same_pad(input: usize, k: usize, s: usize) -> (usize, usize, usize) {
@@ -143,14 +151,6 @@ fn act_of(r: &OpRecord) -> Result<Act, String> {
     }
 }
 
-fn apply_act(t: Tensor, act: Act) -> candle_core::Result<Tensor> {
-    match act {
-        Act::None => Ok(t),
-        Act::Relu => t.relu(),
-        Act::Relu6 => t.clamp(0f32, 6f32),
-    }
-}
-
 impl Network {
     /// Parses a graph (JSON from `tools/convert_mediapipe.py`) with its weights (safetensors).
     /// `name` appears in every error.
@@ -159,13 +159,14 @@ impl Network {
         let g: GraphFile = serde_json::from_str(graph_json).map_err(|e| bad(format!("graph JSON: {e}")))?;
         let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)
             .map_err(|e| bad(format!("weights (safetensors): {e}")))?;
-        let weight = |n: &Option<String>, shape: &[usize]| -> Result<Tensor, NnError> {
+        let weight = |n: &Option<String>, shape: &[usize]| -> Result<Vec<f32>, NnError> {
             let n = n.as_ref().ok_or_else(|| bad("an operator lacks a weight input".into()))?;
             let t = tensors.get(n).ok_or_else(|| bad(format!("weights lack tensor {n}")))?;
             if t.dims() != shape {
                 return Err(bad(format!("tensor {n} has shape {:?}, the graph needs {shape:?}", t.dims())));
             }
-            t.to_dtype(DType::F32).map_err(|e| bad(format!("tensor {n}: {e}")))
+            let f = |e: candle_core::Error| bad(format!("tensor {n}: {e}"));
+            t.to_dtype(DType::F32).and_then(|t| t.flatten_all()).and_then(|t| t.to_vec1::<f32>()).map_err(f)
         };
         if g.input_shape.len() != 4 || g.input_shape[0] != 1 {
             return Err(bad(format!("input shape {:?} is not [1, H, W, C]", g.input_shape)));
@@ -204,51 +205,40 @@ impl Network {
                         return Err(at(format!("weight shape {wd:?}")));
                     }
                     let (o, kh, kw) = (wd[0], wd[2], wd[3]);
+                    if kh != kw {
+                        return Err(at("non-square kernel".into()));
+                    }
                     let (pad, oh, ow) = match r.padding.as_deref() {
                         Some("same") => {
                             let (oh, t, b) = same_pad(h, kh, s);
                             let (ow, l, rr) = same_pad(w, kw, s);
                             (Pad4 { top: t, bottom: b, left: l, right: rr }, oh, ow)
                         }
-                        Some("valid") if h >= kh && w >= kw => {
-                            (Pad4 { top: 0, bottom: 0, left: 0, right: 0 }, (h - kh) / s + 1, (w - kw) / s + 1)
-                        }
+                        Some("valid") if h >= kh && w >= kw => (Pad4::NONE, (h - kh) / s + 1, (w - kw) / s + 1),
                         p => return Err(at(format!("padding {p:?} for a {h}×{w} input and {kh}×{kw} kernel"))),
                     };
+                    let shape = ConvShape { c, h, w, k: kh, stride: s, pad, oh, ow };
                     let b = weight(&r.inputs.get(2).cloned().flatten(), &[o])?;
                     if r.op == "DEPTHWISE_CONV_2D" {
                         if o != c || wd[1] != 1 {
                             return Err(at(format!("depthwise weight {wd:?} for {c} channels")));
                         }
-                        let wv = weight(wname, &wd)?.flatten_all()?.to_vec1::<f32>()?;
-                        let bv = b.to_vec1::<f32>()?;
-                        let op = Depthwise { w: wv, b: bv, k: kh, kw, stride: s, pad, act, c, h, wi: w, oh, ow };
-                        (Op::Depthwise { x, op }, Kind::Spatial([c, oh, ow]))
+                        let w = weight(wname, &wd)?;
+                        (Op::Depthwise { x, w, b, act, shape }, Kind::Spatial([c, oh, ow]))
                     } else {
                         if wd[1] != c {
                             return Err(at(format!("conv weight {wd:?} for {c} input channels")));
                         }
-                        let wt = weight(wname, &wd)?;
-                        let out = [o, oh, ow];
-                        if kh == 1 && kw == 1 && s == 1 && pad.top + pad.bottom + pad.left + pad.right == 0 {
-                            let w2 = wt.reshape((o, c))?;
-                            (Op::Pointwise { x, w: w2, b: b.reshape((o, 1))?, act, out }, Kind::Spatial(out))
-                        } else {
-                            if kh != kw {
-                                return Err(at("non-square kernel".into()));
-                            }
-                            (
-                                Op::Conv { x, w: wt, b: b.reshape((o, 1, 1))?, stride: s, pad, act, out },
-                                Kind::Spatial(out),
-                            )
-                        }
+                        let w = weight(wname, &wd)?;
+                        let epi = Epilogue { bias: b, act, residual: None, post: Post::None };
+                        (Op::Conv { x, w, o, shape, epi }, Kind::Spatial([o, oh, ow]))
                     }
                 }
                 "PRELU" => {
                     let (x, k) = value(0)?;
                     let [c, _, _] = spatial(&k)?;
-                    let alpha = weight(&r.inputs.get(1).cloned().flatten(), &[c])?.to_vec1::<f32>()?;
-                    (Op::Prelu { x, alpha: Prelu(alpha) }, k)
+                    let alpha = weight(&r.inputs.get(1).cloned().flatten(), &[c])?;
+                    (Op::Prelu { x, alpha }, k)
                 }
                 "RELU" => {
                     let (x, k) = value(0)?;
@@ -271,7 +261,7 @@ impl Network {
                     if f != [2, 2] || st != [2, 2] || h % 2 != 0 || w % 2 != 0 || act != Act::None {
                         return Err(at(format!("pooling {f:?}/{st:?} on {h}×{w} is not supported")));
                     }
-                    (Op::MaxPool { x, k: 2, stride: 2 }, Kind::Spatial([c, h / 2, w / 2]))
+                    (Op::MaxPool { x, chw: [c, h, w] }, Kind::Spatial([c, h / 2, w / 2]))
                 }
                 "PAD" => {
                     let (x, k) = value(0)?;
@@ -280,19 +270,16 @@ impl Network {
                     let p = p.ok_or_else(|| at(format!("paddings {:?}", r.paddings)))?;
                     let pad = Pad4 { top: p[1][0], bottom: p[1][1], left: p[2][0], right: p[2][1] };
                     let out = [c + p[3][0] + p[3][1], h + pad.top + pad.bottom, w + pad.left + pad.right];
-                    (Op::Pad { x, c: p[3], pad }, Kind::Spatial(out))
+                    (Op::Pad { x, chw: [c, h, w], c: p[3], pad }, Kind::Spatial(out))
                 }
                 "RESHAPE" => {
                     let (x, k) = value(0)?;
-                    let n: usize = match &k {
-                        Kind::Spatial(s) => s.iter().product(),
-                        Kind::Flat(s) => s.iter().product(),
-                    };
+                    let n = k.len();
                     let shape: Vec<usize> = r.shape.iter().skip(1).copied().collect();
                     if r.shape.first() != Some(&1) || shape.iter().product::<usize>() != n {
                         return Err(at(format!("reshape of {n} values to {:?}", r.shape)));
                     }
-                    (Op::Reshape { x, shape: shape.clone() }, Kind::Flat(shape))
+                    (Op::Reshape { x, from: k }, Kind::Flat(shape))
                 }
                 "CONCATENATION" => {
                     let mut xs = Vec::new();
@@ -304,6 +291,9 @@ impl Network {
                             Kind::Spatial(_) => return Err(at("concatenation of spatial values".into())),
                         }
                         xs.push(x);
+                    }
+                    if shapes.is_empty() {
+                        return Err(at("no inputs".into()));
                     }
                     let axis = r.axis.unwrap_or(0);
                     let rank = shapes[0].len() as i64 + 1;
@@ -322,7 +312,7 @@ impl Network {
                         }
                         out[axis] += s[axis];
                     }
-                    (Op::Concat { xs, axis }, Kind::Flat(out))
+                    (Op::Concat { xs, shapes, axis }, Kind::Flat(out))
                 }
                 other => return Err(at(format!("unsupported operator {other}"))),
             };
@@ -342,25 +332,33 @@ impl Network {
         let outputs = g
             .outputs
             .iter()
-            .map(|n| slot_of.get(n).copied().ok_or_else(|| bad(format!("output {n} is never computed"))))
-            .collect::<Result<Vec<_>, _>>()?;
-        let slots = kinds.len();
-        let mut last_use = vec![usize::MAX; slots];
-        for (i, (op, _)) in ops.iter().enumerate() {
-            for s in op.reads() {
-                last_use[s] = i;
-            }
-        }
-        for &o in &outputs {
-            last_use[o] = usize::MAX;
-        }
-        let mut frees = vec![Vec::new(); ops.len()];
-        for (slot, &i) in last_use.iter().enumerate() {
-            if i != usize::MAX {
-                frees[i].push(slot);
-            }
-        }
-        Ok(Network { name: name.to_string(), ops, input, outputs, slots, frees })
+            .map(|n| {
+                let s = slot_of.get(n).copied().ok_or_else(|| bad(format!("output {n} is never computed")))?;
+                Ok((s, kinds[s].clone()))
+            })
+            .collect::<Result<Vec<_>, NnError>>()?;
+        let ops = fuse(ops, kinds.len(), &outputs);
+        let lens: Vec<usize> = kinds.iter().map(Kind::len).collect();
+        let (buffer_of, mut buffer_sizes) = plan_buffers(&ops, &lens, &outputs);
+        let cols = ops
+            .iter()
+            .map(|(op, _)| match op {
+                Op::Conv { shape, .. } if !shape.is_pointwise() => shape.c * shape.k * shape.k * shape.oh * shape.ow,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        buffer_sizes.push(cols);
+        Ok(Network {
+            name: name.to_string(),
+            ops,
+            input,
+            outputs,
+            lens,
+            buffer_of,
+            buffer_sizes,
+            scratch: Mutex::new(Vec::new()),
+        })
     }
 
     /// [`Network::load`], then a check that the input is `[3, n, n]`.
@@ -375,90 +373,124 @@ impl Network {
         Ok(net)
     }
 
-    /// Runs the network on one `[C, H, W]` input; returns each graph output flattened in
-    /// TFLite's (NHWC) order. The matrix products run on one thread of their own: these
-    /// networks are small, and candle's split of each product over the rayon pool costs more
-    /// than it gains, badly so when the cores are busy (measured 14 ms vs 127 ms per mesh run
-    /// on 2 loaded cores).
-    pub fn run(&self, input: &[f32]) -> Result<Vec<Vec<f32>>, NnError> {
-        static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
-        match POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(1).build().ok()) {
-            Some(pool) => pool.install(|| self.run_here(input)),
-            None => self.run_here(input),
-        }
+    /// Operators left after fusion (for tests and the bench's report).
+    pub fn op_count(&self) -> usize {
+        self.ops.len()
     }
 
-    fn run_here(&self, input: &[f32]) -> Result<Vec<Vec<f32>>, NnError> {
+    /// Runs the network on one `[C, H, W]` input; returns each graph output flattened in
+    /// TFLite's (NHWC) order. One thread: these networks are small, and splitting each product
+    /// over a pool costs more than it gains, badly so when the cores are busy (measured 14 ms
+    /// vs 127 ms per mesh run on 2 loaded cores with candle's split); callers run separate
+    /// networks in parallel instead.
+    pub fn run(&self, input: &[f32]) -> Result<Vec<Vec<f32>>, NnError> {
         let [c, h, w] = self.input;
         if input.len() != c * h * w {
             return Err(NnError::Input { model: self.name.clone(), got: input.len(), want: c * h * w });
         }
-        let x = Tensor::from_slice(input, (c, h, w), &Device::Cpu)?;
-        let mut vals: Vec<Option<Tensor>> = vec![None; self.slots];
-        vals[0] = Some(x);
-        for (i, (op, slot)) in self.ops.iter().enumerate() {
-            let get = |s: usize| vals[s].as_ref().expect("slot computed before use (checked at load)");
-            let y = match op {
-                Op::Pointwise { x, w, b, act, out } => {
-                    let xin = get(*x);
-                    let [ci, hh, ww] = dims3(xin);
-                    let y = w.matmul(&xin.reshape((ci, hh * ww))?)?.broadcast_add(b)?;
-                    apply_act(y, *act)?.reshape((out[0], out[1], out[2]))?
-                }
-                Op::Conv { x, w, b, stride, pad, act, out } => {
-                    let xin = get(*x).pad_with_zeros(1, pad.top, pad.bottom)?.pad_with_zeros(2, pad.left, pad.right)?;
-                    let y = xin.unsqueeze(0)?.conv2d(w, 0, *stride, 1, 1)?.squeeze(0)?.broadcast_add(b)?;
-                    debug_assert_eq!(y.dims(), out);
-                    apply_act(y, *act)?
-                }
-                Op::Depthwise { x, op } => get(*x).contiguous()?.apply_op1_no_bwd(op)?,
-                Op::Prelu { x, alpha } => get(*x).contiguous()?.apply_op1_no_bwd(alpha)?,
-                Op::Relu { x } => get(*x).relu()?,
-                Op::Add { a, b, act } => apply_act(get(*a).add(get(*b))?, *act)?,
-                Op::MaxPool { x, k, stride } => {
-                    get(*x).unsqueeze(0)?.max_pool2d_with_stride(*k, *stride)?.squeeze(0)?
-                }
-                Op::Pad { x, c, pad } => get(*x)
-                    .pad_with_zeros(0, c[0], c[1])?
-                    .pad_with_zeros(1, pad.top, pad.bottom)?
-                    .pad_with_zeros(2, pad.left, pad.right)?,
-                Op::Reshape { x, shape } => {
-                    let xin = get(*x);
-                    let hwc = if xin.rank() == 3 { xin.permute((1, 2, 0))? } else { xin.clone() };
-                    hwc.contiguous()?.reshape(shape.as_slice())?
-                }
-                Op::Concat { xs, axis } => {
-                    let ts: Vec<&Tensor> = xs.iter().map(|&s| get(s)).collect();
-                    Tensor::cat(&ts, *axis)?
-                }
-            };
-            vals[*slot] = Some(y);
-            for &s in &self.frees[i] {
-                vals[s] = None;
+        let pooled = self.scratch.lock().ok().and_then(|mut p| p.pop());
+        let mut bufs = pooled.unwrap_or_else(|| self.buffer_sizes.iter().map(|&n| vec![0f32; n]).collect());
+        let out = self.run_dispatch(input, &mut bufs);
+        if let Ok(mut p) = self.scratch.lock() {
+            p.push(bufs);
+        }
+        Ok(out)
+    }
+
+    fn run_dispatch(&self, input: &[f32], bufs: &mut [Vec<f32>]) -> Vec<Vec<f32>> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked just above).
+                return unsafe { self.run_avx512(input, bufs) };
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA (checked just above).
+                return unsafe { self.run_avx2(input, bufs) };
             }
         }
+        self.run_in::<false>(input, bufs)
+    }
+
+    /// The same network compiled for AVX2 + FMA (the kernels are inlined into it).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, input: &[f32], bufs: &mut [Vec<f32>]) -> Vec<Vec<f32>> {
+        self.run_in::<true>(input, bufs)
+    }
+
+    /// … and for AVX-512 (16-lane registers).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn run_avx512(&self, input: &[f32], bufs: &mut [Vec<f32>]) -> Vec<Vec<f32>> {
+        self.run_in::<true>(input, bufs)
+    }
+
+    #[inline(always)]
+    fn run_in<const FMA: bool>(&self, input: &[f32], bufs: &mut [Vec<f32>]) -> Vec<Vec<f32>> {
+        bufs[self.buffer_of[0]][..input.len()].copy_from_slice(input);
+        let mut cols = std::mem::take(bufs.last_mut().expect("the scratch buffer is planned"));
+        for (op, slot) in &self.ops {
+            let ob = self.buffer_of[*slot];
+            let mut out = std::mem::take(&mut bufs[ob]);
+            let y = &mut out[..self.lens[*slot]];
+            let view: &[Vec<f32>] = bufs;
+            let get = |s: usize| &view[self.buffer_of[s]][..self.lens[s]];
+            match op {
+                Op::Conv { x, w, o, shape, epi } => {
+                    let n = shape.oh * shape.ow;
+                    if shape.is_pointwise() {
+                        kernels::matmul::<FMA>(w, get(*x), y, *o, shape.c, n);
+                    } else {
+                        let kk = shape.c * shape.k * shape.k;
+                        kernels::im2col(get(*x), shape, &mut cols[..kk * n]);
+                        kernels::matmul::<FMA>(w, &cols[..kk * n], y, *o, kk, n);
+                    }
+                    kernels::epilogue(y, n, epi, epi.residual.map(|(r, _)| get(r)));
+                }
+                Op::Depthwise { x, w, b, act, shape } => kernels::depthwise(get(*x), shape, w, b, *act, y),
+                Op::Prelu { x, alpha } => kernels::prelu(get(*x), alpha, y),
+                Op::Relu { x } => y.iter_mut().zip(get(*x)).for_each(|(d, &v)| *d = v.max(0.0)),
+                Op::Add { a, b, act } => kernels::add(get(*a), get(*b), *act, y),
+                Op::MaxPool { x, chw: [c, h, w] } => kernels::max_pool2(get(*x), *c, *h, *w, y),
+                Op::Pad { x, chw: [c, h, w], c: cp, pad } => kernels::pad(get(*x), *c, *h, *w, *cp, pad, y),
+                Op::Reshape { x, from } => match from {
+                    Kind::Spatial([c, h, w]) => kernels::to_hwc(get(*x), *c, h * w, y),
+                    Kind::Flat(_) => y.copy_from_slice(get(*x)),
+                },
+                Op::Concat { xs, shapes, axis } => {
+                    let parts: Vec<&[f32]> = xs.iter().map(|&s| get(s)).collect();
+                    kernels::concat(&parts, shapes, *axis, y);
+                }
+            }
+            bufs[ob] = out;
+        }
+        *bufs.last_mut().expect("the scratch buffer is planned") = cols;
         self.outputs
             .iter()
-            .map(|&s| {
-                let t = vals[s].as_ref().expect("outputs are computed (checked at load)");
-                let t = if t.rank() == 3 { t.permute((1, 2, 0))? } else { t.clone() };
-                Ok(t.flatten_all()?.to_vec1::<f32>()?)
+            .map(|(s, kind)| {
+                let v = &bufs[self.buffer_of[*s]][..self.lens[*s]];
+                match kind {
+                    Kind::Spatial([c, h, w]) => {
+                        let mut out = vec![0f32; v.len()];
+                        kernels::to_hwc(v, *c, h * w, &mut out);
+                        out
+                    }
+                    Kind::Flat(_) => v.to_vec(),
+                }
             })
             .collect()
     }
 }
 
-fn dims3(t: &Tensor) -> [usize; 3] {
-    let d = t.dims();
-    [d[0], d[1], d[2]]
-}
-
 impl Op {
     fn reads(&self) -> Vec<usize> {
         match self {
-            Op::Pointwise { x, .. }
-            | Op::Conv { x, .. }
-            | Op::Depthwise { x, .. }
+            Op::Conv { x, epi, .. } => std::iter::once(*x).chain(epi.residual.map(|(r, _)| r)).collect(),
+            Op::Depthwise { x, .. }
             | Op::Prelu { x, .. }
             | Op::Relu { x }
             | Op::MaxPool { x, .. }
@@ -470,110 +502,109 @@ impl Op {
     }
 }
 
-/// The contiguous `f32` values of a custom op's input.
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
-    let (start, end) =
-        layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg("non-contiguous input".into()))?;
-    Ok(&storage.as_slice::<f32>()?[start..end])
-}
-
-/// PReLU with one slope per channel on a contiguous `[C, H, W]` tensor, in one pass (candle's
-/// element-wise ops would take four).
-struct Prelu(Vec<f32>);
-
-impl CustomOp1 for Prelu {
-    fn name(&self) -> &'static str {
-        "prelu"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let src = contiguous_f32(storage, layout)?;
-        let c = self.0.len();
-        if layout.dims().first() != Some(&c) || src.len() % c != 0 {
-            return Err(candle_core::Error::Msg(format!("prelu of {c} slopes on {:?}", layout.dims())));
+/// Folds `conv → ADD(residual) → PReLU/ReLU` chains into the convolution's epilogue wherever each
+/// intermediate value is read only by the next operator (and is not an output), and the
+/// residual is computed before the convolution.
+fn fuse(ops: Vec<(Op, usize)>, slots: usize, outputs: &[(usize, Kind)]) -> Vec<(Op, usize)> {
+    let mut readers = vec![0usize; slots];
+    for (op, _) in &ops {
+        for s in op.reads() {
+            readers[s] += 1;
         }
-        let plane = src.len() / c;
-        let mut out = Vec::with_capacity(src.len());
-        for (ch, chunk) in src.chunks_exact(plane).enumerate() {
-            let a = self.0[ch];
-            out.extend(chunk.iter().map(|&v| if v >= 0.0 { v } else { a * v }));
-        }
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
-}
-
-/// A depthwise convolution (any odd kernel, stride 1 or 2, TFLite SAME/VALID padding) with its
-/// bias and activation fused, on a contiguous `[C, H, W]` tensor. candle's grouped conv2d
-/// splits into one convolution per channel, which is far slower for this shape.
-struct Depthwise {
-    w: Vec<f32>,
-    b: Vec<f32>,
-    k: usize,
-    kw: usize,
-    stride: usize,
-    pad: Pad4,
-    act: Act,
-    c: usize,
-    h: usize,
-    wi: usize,
-    oh: usize,
-    ow: usize,
-}
-
-impl CustomOp1 for Depthwise {
-    fn name(&self) -> &'static str {
-        "depthwise-conv2d-bias-act"
+    for (s, _) in outputs {
+        readers[*s] += 1;
     }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let src = contiguous_f32(storage, layout)?;
-        let (c, h, w, oh, ow, s) = (self.c, self.h, self.wi, self.oh, self.ow, self.stride);
-        if layout.dims() != [c, h, w] {
-            return Err(candle_core::Error::Msg(format!("depthwise input {:?}, want {:?}", layout.dims(), [c, h, w])));
+    // Which op index produces each slot.
+    let mut ops: Vec<Option<(Op, usize)>> = ops.into_iter().map(Some).collect();
+    let producer: HashMap<usize, usize> =
+        ops.iter().enumerate().filter_map(|(i, o)| o.as_ref().map(|(_, s)| (*s, i))).collect();
+    let only_reader = |ops: &[Option<(Op, usize)>], slot: usize, from: usize| -> Option<usize> {
+        if readers[slot] != 1 {
+            return None;
         }
-        let (kh, kw) = (self.k, self.kw);
-        let mut out = vec![0f32; c * oh * ow];
-        let (top, left) = (self.pad.top as isize, self.pad.left as isize);
-        for ch in 0..c {
-            let k = &self.w[ch * kh * kw..(ch + 1) * kh * kw];
-            let img = &src[ch * h * w..(ch + 1) * h * w];
-            let dst = &mut out[ch * oh * ow..(ch + 1) * oh * ow];
-            dst.iter_mut().for_each(|v| *v = self.b[ch]);
-            for oy in 0..oh {
-                let row = &mut dst[oy * ow..(oy + 1) * ow];
-                for ky in 0..kh {
-                    let iy = (oy * s + ky) as isize - top;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    let srow = &img[iy as usize * w..(iy as usize + 1) * w];
-                    for kx in 0..kw {
-                        let kv = k[ky * kw + kx];
-                        let off = kx as isize - left;
-                        // Output columns whose input column `ox·s + off` lies inside the row.
-                        let lo = if off < 0 { ((-off) as usize).div_ceil(s) } else { 0 };
-                        let hi = if (w as isize - off) <= 0 { 0 } else { ((w as isize - off) as usize).div_ceil(s) };
-                        let hi = hi.min(ow);
-                        if s == 1 {
-                            let base = off + lo as isize;
-                            let srcs = &srow[base as usize..base as usize + (hi.saturating_sub(lo))];
-                            for (r, &v) in row[lo..hi.max(lo)].iter_mut().zip(srcs) {
-                                *r += kv * v;
-                            }
-                        } else {
-                            for ox in lo..hi {
-                                row[ox] += kv * srow[(ox as isize * s as isize + off) as usize];
-                            }
-                        }
-                    }
+        (from + 1..ops.len()).find(|&j| ops[j].as_ref().is_some_and(|(op, _)| op.reads().contains(&slot)))
+    };
+    for i in 0..ops.len() {
+        let Some((Op::Conv { .. }, mut slot)) = ops[i].as_ref().map(|(o, s)| (o, *s)) else { continue };
+        let conv_slot_producer = i;
+        // conv → ADD
+        if let Some(j) = only_reader(&ops, slot, i)
+            && let Some((Op::Add { a, b, act }, add_slot)) = ops[j].as_ref()
+        {
+            let other = if *a == slot { *b } else { *a };
+            let earlier = other != slot && producer.get(&other).is_none_or(|&p| p < conv_slot_producer);
+            if earlier {
+                let (act, add_slot) = (*act, *add_slot);
+                ops[j] = None;
+                if let Some((Op::Conv { epi, .. }, s)) = ops[i].as_mut() {
+                    epi.residual = Some((other, act));
+                    *s = add_slot;
                 }
-                match self.act {
-                    Act::None => {}
-                    Act::Relu => row.iter_mut().for_each(|v| *v = v.max(0.0)),
-                    Act::Relu6 => row.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
+                slot = add_slot;
+            }
+        }
+        // → PReLU / ReLU
+        if let Some(j) = only_reader(&ops, slot, i) {
+            let post = match ops[j].as_ref() {
+                Some((Op::Prelu { alpha, .. }, s)) => Some((Post::Prelu(alpha.clone()), *s)),
+                Some((Op::Relu { .. }, s)) => Some((Post::Relu, *s)),
+                _ => None,
+            };
+            if let Some((post, s2)) = post {
+                ops[j] = None;
+                if let Some((Op::Conv { epi, .. }, s)) = ops[i].as_mut() {
+                    epi.post = post;
+                    *s = s2;
                 }
             }
         }
-        Ok((CpuStorage::F32(out), Shape::from((c, oh, ow))))
     }
+    ops.into_iter().flatten().collect()
+}
+
+/// Assigns each slot a buffer: a value takes a buffer freed by a value no longer read (the
+/// smallest that fits, else the largest free one, grown), or a new one. Returns each slot's
+/// buffer and each buffer's size.
+fn plan_buffers(ops: &[(Op, usize)], lens: &[usize], outputs: &[(usize, Kind)]) -> (Vec<usize>, Vec<usize>) {
+    let mut last_use = vec![None; lens.len()];
+    for (i, (op, _)) in ops.iter().enumerate() {
+        for s in op.reads() {
+            last_use[s] = Some(i);
+        }
+    }
+    for (s, _) in outputs {
+        last_use[*s] = Some(usize::MAX);
+    }
+    let mut buffer_of = vec![usize::MAX; lens.len()];
+    let mut sizes: Vec<usize> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let take = |need: usize, sizes: &mut Vec<usize>, free: &mut Vec<usize>| -> usize {
+        let fit = free.iter().enumerate().filter(|(_, b)| sizes[**b] >= need).min_by_key(|(_, b)| sizes[**b]);
+        let pick = fit.or_else(|| free.iter().enumerate().max_by_key(|(_, b)| sizes[**b])).map(|(i, _)| i);
+        match pick {
+            Some(i) => {
+                let b = free.swap_remove(i);
+                sizes[b] = sizes[b].max(need);
+                b
+            }
+            None => {
+                sizes.push(need);
+                sizes.len() - 1
+            }
+        }
+    };
+    buffer_of[0] = take(lens[0], &mut sizes, &mut free);
+    for (i, (op, slot)) in ops.iter().enumerate() {
+        buffer_of[*slot] = take(lens[*slot], &mut sizes, &mut free);
+        let mut reads = op.reads();
+        reads.sort_unstable();
+        reads.dedup();
+        for s in reads {
+            if last_use[s] == Some(i) {
+                free.push(buffer_of[s]);
+            }
+        }
+    }
+    (buffer_of, sizes)
 }

@@ -316,9 +316,12 @@ impl MeshTracker {
     fn add_pupils(&self, fit: &mut MeshFit, rgba: &[u8], width: usize, height: usize) -> Result<(), NnError> {
         if let Some(iris) = &self.iris {
             let p = |i: usize| [fit.points[i][0], fit.points[i][1]];
-            let right = iris.pupil(rgba, width, height, p(RIGHT_EYE_OUTER), p(RIGHT_EYE_INNER), false)?;
-            let left = iris.pupil(rgba, width, height, p(LEFT_EYE_INNER), p(LEFT_EYE_OUTER), true)?;
-            fit.pupils = Some([right, left]);
+            // The two eyes in parallel where the pool has a second thread (in turn otherwise).
+            let (right, left) = rayon::join(
+                || iris.pupil(rgba, width, height, p(RIGHT_EYE_OUTER), p(RIGHT_EYE_INNER), false),
+                || iris.pupil(rgba, width, height, p(LEFT_EYE_INNER), p(LEFT_EYE_OUTER), true),
+            );
+            fit.pupils = Some([right?, left?]);
         }
         Ok(())
     }

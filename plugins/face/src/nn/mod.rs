@@ -1,10 +1,12 @@
-//! MediaPipe's face networks run with candle: BlazeFace (short range) for detection, the face
-//! mesh (468 points in 3D) for landmarks, the iris model for pupils. Weights converted once by
+//! MediaPipe's face networks: BlazeFace (short range) for detection, the face mesh (468 points in
+//! 3D) for landmarks, the iris model for pupils. Weights converted once by
 //! `tools/convert_mediapipe.py` from PyPI `mediapipe==0.10.14` (Apache-2.0) into
-//! `assets/models/*.safetensors` + `*.graph.json`, compiled into the binary; [`graph`] runs them.
+//! `assets/models/*.safetensors` + `*.graph.json`, compiled into the binary; [`graph`] loads
+//! them (the safetensors with candle) and runs them on its own fused CPU kernels ([`kernels`]).
 
 pub mod blazeface;
 pub mod graph;
+mod kernels;
 pub mod mesh;
 pub mod warp;
 

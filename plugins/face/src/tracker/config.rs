@@ -49,6 +49,9 @@ pub struct TrackerConfig {
     /// On stills, also fit from the other placement and keep the fit the drift scorer prefers
     /// (off by default: it rescues some faces and costs others; README, "The CLM").
     pub still_restarts: bool,
+    /// With the mesh backend: run the iris model for the pupils (two more networks per frame).
+    /// Off, the pupils are the eye corners' midpoints.
+    pub iris: bool,
     pub fit: FitConfig,
     pub detect: DetectParams,
     /// Detection runs on the frame scaled so that its longer side is this many pixels.
@@ -73,6 +76,7 @@ impl Default for TrackerConfig {
             detector: Detector::default(),
             placement: Placement::default(),
             still_restarts: false,
+            iris: true,
             fit: FitConfig::default(),
             detect: DetectParams::default(),
             detect_work_size: 200,

@@ -87,7 +87,12 @@ impl FaceTracker {
             config.detector = Detector::Haar;
         }
         let (mesh, map71) = match mesh {
-            Some((m, map)) => (Some(m), map),
+            Some((mut m, map)) => {
+                if !config.iris {
+                    m.iris = None;
+                }
+                (Some(m), map)
+            }
             None => (None, Vec::new()),
         };
         Ok(FaceTracker {
