@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Face tracking speed, side by side with OpenCV and MediaPipe on the same frames.
-# Each side runs with 1 thread and then with all cores. Needs: pip install opencv-python-headless (and mediapipe, see bench/accuracy/make_reference.py).
+# Each side runs with 1 thread and then with all cores. Needs: pip install 'opencv-python-headless<5' (OpenCV 5 moved Haar cascades out; and mediapipe, see bench/accuracy/make_reference.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # `--profile dev` reuses the test build (dependencies and the face crate at opt-level 3);
 # `--workspace` keeps feature unification identical, so nothing is rebuilt.
 ours=$(cargo bench -q --profile dev --workspace --bench face 2>/dev/null)
-peers=$(python3 bench/face_peers.py 2>/dev/null)
+log=$(mktemp)
+peers=$(python3 bench/face_peers.py 2>"$log") || { cat "$log" >&2; echo "bench/face_peers.py failed: see above" >&2; exit 1; }
 echo "$ours"
 echo "$peers"
 ms() { grep "$1" <<<"$2" | head -1 | sed -E 's/.*: ([0-9.]+) ms.*/\1/'; }

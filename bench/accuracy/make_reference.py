@@ -5,7 +5,7 @@ clip, mapped to clmtrackr's point numbers. Writes tests/fixtures/faces/reference
 
 Run from the repository root:
     pip install --no-deps mediapipe==0.10.14 && pip install absl-py attrs flatbuffers \
-        'protobuf>=4.25.3,<5' numpy opencv-python-headless matplotlib
+        'protobuf>=4.25.3,<5' numpy 'opencv-python-headless<5' matplotlib
     python3 bench/accuracy/make_reference.py
 """
 import glob

@@ -134,6 +134,8 @@ pub struct Network {
     buffer_sizes: Vec<usize>,
     /// Sets of buffers kept between runs, one per run in flight (a run takes one or makes one).
     scratch: Mutex<Vec<Vec<Vec<f32>>>>,
+    /// The kernels' copy for this CPU (AVX-512, AVX2 + FMA or baseline), chosen at load.
+    isa: kernels::Isa,
 }
 
 fn same_pad(input: usize, k: usize, s: usize) -> (usize, usize, usize) {
@@ -358,6 +360,7 @@ impl Network {
             buffer_of,
             buffer_sizes,
             scratch: Mutex::new(Vec::new()),
+            isa: kernels::Isa::detect(),
         })
     }
 
@@ -390,47 +393,15 @@ impl Network {
         }
         let pooled = self.scratch.lock().ok().and_then(|mut p| p.pop());
         let mut bufs = pooled.unwrap_or_else(|| self.buffer_sizes.iter().map(|&n| vec![0f32; n]).collect());
-        let out = self.run_dispatch(input, &mut bufs);
+        let out = self.run_in(input, &mut bufs);
         if let Ok(mut p) = self.scratch.lock() {
             p.push(bufs);
         }
         Ok(out)
     }
 
-    fn run_dispatch(&self, input: &[f32], bufs: &mut [Vec<f32>]) -> Vec<Vec<f32>> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f")
-                && std::is_x86_feature_detected!("avx2")
-                && std::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked just above).
-                return unsafe { self.run_avx512(input, bufs) };
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                return unsafe { self.run_avx2(input, bufs) };
-            }
-        }
-        self.run_in::<false>(input, bufs)
-    }
-
-    /// The same network compiled for AVX2 + FMA (the kernels are inlined into it).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2(&self, input: &[f32], bufs: &mut [Vec<f32>]) -> Vec<Vec<f32>> {
-        self.run_in::<true>(input, bufs)
-    }
-
-    /// … and for AVX-512 (16-lane registers).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn run_avx512(&self, input: &[f32], bufs: &mut [Vec<f32>]) -> Vec<Vec<f32>> {
-        self.run_in::<true>(input, bufs)
-    }
-
-    #[inline(always)]
-    fn run_in<const FMA: bool>(&self, input: &[f32], bufs: &mut [Vec<f32>]) -> Vec<Vec<f32>> {
+    fn run_in(&self, input: &[f32], bufs: &mut [Vec<f32>]) -> Vec<Vec<f32>> {
+        let isa = self.isa;
         bufs[self.buffer_of[0]][..input.len()].copy_from_slice(input);
         let mut cols = std::mem::take(bufs.last_mut().expect("the scratch buffer is planned"));
         for (op, slot) in &self.ops {
@@ -443,18 +414,18 @@ impl Network {
                 Op::Conv { x, w, o, shape, epi } => {
                     let n = shape.oh * shape.ow;
                     if shape.is_pointwise() {
-                        kernels::matmul::<FMA>(w, get(*x), y, *o, shape.c, n);
+                        kernels::matmul_on(isa, w, get(*x), y, *o, shape.c, n);
                     } else {
                         let kk = shape.c * shape.k * shape.k;
-                        kernels::im2col(get(*x), shape, &mut cols[..kk * n]);
-                        kernels::matmul::<FMA>(w, &cols[..kk * n], y, *o, kk, n);
+                        kernels::im2col_on(isa, get(*x), shape, &mut cols[..kk * n]);
+                        kernels::matmul_on(isa, w, &cols[..kk * n], y, *o, kk, n);
                     }
-                    kernels::epilogue(y, n, epi, epi.residual.map(|(r, _)| get(r)));
+                    kernels::epilogue_on(isa, y, n, epi, epi.residual.map(|(r, _)| get(r)));
                 }
-                Op::Depthwise { x, w, b, act, shape } => kernels::depthwise(get(*x), shape, w, b, *act, y),
-                Op::Prelu { x, alpha } => kernels::prelu(get(*x), alpha, y),
+                Op::Depthwise { x, w, b, act, shape } => kernels::depthwise_on(isa, get(*x), shape, w, b, *act, y),
+                Op::Prelu { x, alpha } => kernels::prelu_on(isa, get(*x), alpha, y),
                 Op::Relu { x } => y.iter_mut().zip(get(*x)).for_each(|(d, &v)| *d = v.max(0.0)),
-                Op::Add { a, b, act } => kernels::add(get(*a), get(*b), *act, y),
+                Op::Add { a, b, act } => kernels::add_on(isa, get(*a), get(*b), *act, y),
                 Op::MaxPool { x, chw: [c, h, w] } => kernels::max_pool2(get(*x), *c, *h, *w, y),
                 Op::Pad { x, chw: [c, h, w], c: cp, pad } => kernels::pad(get(*x), *c, *h, *w, *cp, pad, y),
                 Op::Reshape { x, from } => match from {

@@ -3,8 +3,8 @@
 //! (register-blocked for these short, wide shapes) with bias, residual and activation fused
 //! into one pass after it; depthwise convolution; 2×2 max pooling; padding.
 //!
-//! Every kernel is `#[inline(always)]` so that [`super::graph`] can compile the whole network
-//! once more with AVX2 enabled and pick that copy at run time.
+//! The heavy kernels come in three copies (`*_on`, see `per_isa!`): compiled for AVX-512,
+//! for AVX2 + FMA, and for the target's baseline; [`Isa::detect`] picks one at load.
 
 /// An activation after a convolution or an addition.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -78,15 +78,167 @@ pub enum Post {
 /// `FMA`: sum with fused multiply-adds (only where the CPU has them: the copy compiled with
 /// AVX2 + FMA; elsewhere `mul_add` would be a slow library call).
 #[inline(always)]
-pub fn matmul<const FMA: bool>(w: &[f32], x: &[f32], out: &mut [f32], m: usize, k: usize, n: usize) {
+pub fn matmul<const FMA: bool, const WIDE: bool>(w: &[f32], x: &[f32], out: &mut [f32], m: usize, k: usize, n: usize) {
     assert!(w.len() >= m * k && x.len() >= k * n && out.len() >= m * n);
-    const P: usize = 16;
-    let full = n / P * P;
-    for p0 in (0..full).step_by(P) {
+    let mut p = 0;
+    if WIDE {
+        // 32 registers of 16 lanes: 8 outputs × 32 pixels in 16 accumulators.
+        p = tiles::<FMA, 8, 32>(w, x, out, m, k, n, p);
+    }
+    p = tiles::<FMA, 4, 16>(w, x, out, m, k, n, p);
+    p = tiles::<FMA, 4, 8>(w, x, out, m, k, n, p);
+    if p < n {
+        // The remaining pixels: each column gathered once, then one dot product per output.
+        let mut col = vec![0f32; k];
+        for p in p..n {
+            for (i, c) in col.iter_mut().enumerate() {
+                *c = x[i * n + p];
+            }
+            for o in 0..m {
+                out[o * n + p] = dot(&w[o * k..(o + 1) * k], &col);
+            }
+        }
+    }
+}
+
+/// Which copy of [`matmul`] to run: compiled for AVX-512 (8 × 32 tiles), AVX2 + FMA, or
+/// the target's baseline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Isa {
+    Generic,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+/// `$on(isa, args…)` runs `$body` compiled for `isa`. Each copy is its own function, not
+/// inlined into its caller: inside a whole network's inlined body the compiler spills the
+/// kernels' accumulators (measured up to 10× slower there than standalone).
+macro_rules! per_isa {
+    ($(#[$m:meta])* $on:ident, $generic:ident, $avx2:ident, $avx512:ident,
+     ($($a:ident: $t:ty),*), |$fma:ident, $wide:ident| $body:expr) => {
+        $(#[$m])*
+        #[inline(always)]
+        pub fn $on(isa: Isa, $($a: $t),*) {
+            match isa {
+                Isa::Generic => $generic($($a),*),
+                // SAFETY: `Isa::Avx2` is only chosen where the CPU has AVX2 and FMA (see `Isa::detect`).
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => unsafe { $avx2($($a),*) },
+                // SAFETY: `Isa::Avx512` is only chosen where the CPU has AVX-512F, AVX2 and FMA.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => unsafe { $avx512($($a),*) },
+            }
+        }
+
+        #[inline(never)]
+        fn $generic($($a: $t),*) {
+            const $fma: bool = false;
+            const $wide: bool = false;
+            $body
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[inline(never)]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn $avx2($($a: $t),*) {
+            const $fma: bool = true;
+            const $wide: bool = false;
+            $body
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[inline(never)]
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        unsafe fn $avx512($($a: $t),*) {
+            const $fma: bool = true;
+            const $wide: bool = true;
+            $body
+        }
+    };
+}
+
+per_isa!(
+    /// [`prelu`] for `isa`.
+    prelu_on, prelu_generic, prelu_avx2, prelu_avx512,
+    (x: &[f32], alpha: &[f32], out: &mut [f32]),
+    |_FMA, _WIDE| prelu(x, alpha, out)
+);
+
+per_isa!(
+    /// [`add`] for `isa`.
+    add_on, add_generic, add_avx2, add_avx512,
+    (a: &[f32], b: &[f32], ac: Act, out: &mut [f32]),
+    |_FMA, _WIDE| add(a, b, ac, out)
+);
+
+impl Isa {
+    /// The best copy this CPU runs.
+    pub fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx512;
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Generic
+    }
+}
+
+per_isa!(
+    /// [`matmul`] for `isa`.
+    matmul_on, matmul_generic, matmul_avx2, matmul_avx512,
+    (w: &[f32], x: &[f32], out: &mut [f32], m: usize, k: usize, n: usize),
+    |FMA, WIDE| matmul::<FMA, WIDE>(w, x, out, m, k, n)
+);
+
+per_isa!(
+    /// [`depthwise`] for `isa`.
+    depthwise_on, depthwise_generic, depthwise_avx2, depthwise_avx512,
+    (x: &[f32], s: &ConvShape, w: &[f32], bias: &[f32], a: Act, out: &mut [f32]),
+    |FMA, _WIDE| depthwise::<FMA>(x, s, w, bias, a, out)
+);
+
+per_isa!(
+    /// [`im2col`] for `isa`.
+    im2col_on, im2col_generic, im2col_avx2, im2col_avx512,
+    (x: &[f32], s: &ConvShape, cols: &mut [f32]),
+    |_FMA, _WIDE| im2col(x, s, cols)
+);
+
+per_isa!(
+    /// [`epilogue`] for `isa`.
+    epilogue_on, epilogue_generic, epilogue_avx2, epilogue_avx512,
+    (out: &mut [f32], plane: usize, e: &Epilogue, residual: Option<&[f32]>),
+    |_FMA, _WIDE| epilogue(out, plane, e, residual)
+);
+
+/// Columns `from..` of the product in `R` outputs × `P` pixels tiles, as far as whole tiles
+/// go; returns where they stopped.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tiles<const FMA: bool, const R: usize, const P: usize>(
+    w: &[f32],
+    x: &[f32],
+    out: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    from: usize,
+) -> usize {
+    let to = from + (n - from) / P * P;
+    for p0 in (from..to).step_by(P) {
         let mut o0 = 0;
-        while o0 + 4 <= m {
-            let mut acc = [[0f32; P]; 4];
-            let ws = [&w[o0 * k..][..k], &w[(o0 + 1) * k..][..k], &w[(o0 + 2) * k..][..k], &w[(o0 + 3) * k..][..k]];
+        while o0 + R <= m {
+            let mut acc = [[0f32; P]; R];
+            let ws: [&[f32]; R] = std::array::from_fn(|r| &w[(o0 + r) * k..][..k]);
             for i in 0..k {
                 let xv: &[f32; P] = x[i * n + p0..][..P].try_into().expect("P values");
                 for (a, wr) in acc.iter_mut().zip(&ws) {
@@ -99,7 +251,7 @@ pub fn matmul<const FMA: bool>(w: &[f32], x: &[f32], out: &mut [f32], m: usize, 
             for (r, a) in acc.iter().enumerate() {
                 out[(o0 + r) * n + p0..][..P].copy_from_slice(a);
             }
-            o0 += 4;
+            o0 += R;
         }
         for o in o0..m {
             let mut a = [0f32; P];
@@ -113,18 +265,7 @@ pub fn matmul<const FMA: bool>(w: &[f32], x: &[f32], out: &mut [f32], m: usize, 
             out[o * n + p0..][..P].copy_from_slice(&a);
         }
     }
-    if full < n {
-        // The remaining pixels: each column gathered once, then one dot product per output.
-        let mut col = vec![0f32; k];
-        for p in full..n {
-            for (i, c) in col.iter_mut().enumerate() {
-                *c = x[i * n + p];
-            }
-            for o in 0..m {
-                out[o * n + p] = dot(&w[o * k..(o + 1) * k], &col);
-            }
-        }
-    }
+    to
 }
 
 #[inline(always)]
@@ -212,8 +353,22 @@ pub fn im2col(x: &[f32], s: &ConvShape, cols: &mut [f32]) {
                     dst[hi..].fill(0.0);
                     if hi > lo {
                         let first = (lo as isize * st + off) as usize;
-                        for (d, &v) in dst[lo..hi].iter_mut().zip(src[first..].iter().step_by(s.stride)) {
-                            *d = v;
+                        let d = &mut dst[lo..hi];
+                        match s.stride {
+                            1 => d.copy_from_slice(&src[first..first + d.len()]),
+                            // Pairs: a loop the compiler turns into shuffles.
+                            2 => {
+                                let last = d.len() - 1;
+                                for (dv, p) in d[..last].iter_mut().zip(src[first..].chunks_exact(2)) {
+                                    *dv = p[0];
+                                }
+                                d[last] = src[first + 2 * last];
+                            }
+                            st => {
+                                for (dv, &v) in d.iter_mut().zip(src[first..].iter().step_by(st)) {
+                                    *dv = v;
+                                }
+                            }
                         }
                     }
                 }
@@ -224,79 +379,97 @@ pub fn im2col(x: &[f32], s: &ConvShape, cols: &mut [f32]) {
 
 /// A depthwise convolution (`w`: `[c, k, k]`, any `k`, any stride) with bias and activation.
 #[inline(always)]
-pub fn depthwise(x: &[f32], s: &ConvShape, w: &[f32], bias: &[f32], a: Act, out: &mut [f32]) {
+pub fn depthwise<const FMA: bool>(x: &[f32], s: &ConvShape, w: &[f32], bias: &[f32], a: Act, out: &mut [f32]) {
     match (s.k, s.stride) {
-        (3, 1) => depthwise3::<1>(x, s, w, bias, a, out),
-        (3, 2) => depthwise3::<2>(x, s, w, bias, a, out),
+        (3, 1) => depthwise3s1::<FMA>(x, s, w, bias, a, out),
+        (3, 2) if s.pad.top == 0 && s.pad.left == 0 && 2 * s.ow + 1 >= s.w && 2 * s.oh + 1 >= s.h => {
+            depthwise3s2::<FMA>(x, s, w, bias, a, out)
+        }
         _ => depthwise_any(x, s, w, bias, a, out),
     }
 }
 
-/// 3×3 depthwise, the networks' only kind: per output row, the three input rows (a zero row
-/// where the window leaves the image) and nine taps summed in registers; columns whose window
-/// leaves the row are summed tap by tap.
+/// 3×3 depthwise at stride 1 over each channel's zero-padded plane as one flat array: output
+/// `p` of the padded width is `Σ k · plane[p + ky·pw + kx]` (32 outputs summed in registers
+/// over the nine taps); the two columns per row that wrap around are computed and dropped.
 #[inline(always)]
-fn depthwise3<const S: usize>(x: &[f32], s: &ConvShape, w: &[f32], bias: &[f32], a: Act, out: &mut [f32]) {
+fn depthwise3s1<const FMA: bool>(x: &[f32], s: &ConvShape, w: &[f32], bias: &[f32], a: Act, out: &mut [f32]) {
     let (h, wi, oh, ow) = (s.h, s.w, s.oh, s.ow);
-    let (top, left) = (s.pad.top as isize, s.pad.left as isize);
-    let zero = vec![0f32; wi + 2];
-    // Output columns whose window `ox·S − left + (0..3)` lies inside the row.
-    let lo = (s.pad.left.div_ceil(S)).min(ow);
-    let hi = if wi as isize + left >= 3 { (((wi as isize + left - 3) as usize) / S + 1).min(ow).max(lo) } else { lo };
+    let (pw, ph) = (wi + s.pad.left + s.pad.right, h + s.pad.top + s.pad.bottom);
+    debug_assert!(pw == ow + 2 && ph == oh + 2);
+    let mut plane = vec![0f32; ph * pw];
+    let span = (oh - 1) * pw + ow;
+    let mut ext = vec![0f32; span];
+    const P: usize = 32;
+    let full = span / P * P;
+    let offs: [usize; 9] = std::array::from_fn(|t| t / 3 * pw + t % 3);
     for ch in 0..s.c {
-        let k = &w[ch * 9..(ch + 1) * 9];
         let img = &x[ch * h * wi..(ch + 1) * h * wi];
-        let dst = &mut out[ch * oh * ow..(ch + 1) * oh * ow];
+        for (y, src) in img.chunks_exact(wi).enumerate() {
+            let at = (y + s.pad.top) * pw + s.pad.left;
+            plane[at..at + wi].copy_from_slice(src);
+        }
+        let k: [f32; 9] = w[ch * 9..(ch + 1) * 9].try_into().expect("nine taps");
         let b = bias[ch];
-        for oy in 0..oh {
-            let row = |ky: usize| -> &[f32] {
-                let iy = (oy * S + ky) as isize - top;
-                if iy < 0 || iy >= h as isize { &zero[..wi] } else { &img[iy as usize * wi..(iy as usize + 1) * wi] }
-            };
-            let (r0, r1, r2) = (row(0), row(1), row(2));
-            let drow = &mut dst[oy * ow..(oy + 1) * ow];
-            let tap = |ox: usize| -> f32 {
-                let mut acc = b;
-                for (ky, r) in [r0, r1, r2].into_iter().enumerate() {
-                    for kx in 0..3 {
-                        let ix = (ox * S + kx) as isize - left;
-                        if ix >= 0 && ix < wi as isize {
-                            acc += k[ky * 3 + kx] * r[ix as usize];
-                        }
-                    }
+        for (p0, e) in (0..full).step_by(P).zip(ext.chunks_exact_mut(P)) {
+            let mut acc = [b; P];
+            for (&off, &kv) in offs.iter().zip(&k) {
+                let src: &[f32; P] = plane[p0 + off..][..P].try_into().expect("P values");
+                for (av, &v) in acc.iter_mut().zip(src) {
+                    *av = madd::<FMA>(*av, kv, v);
                 }
-                acc
-            };
-            for ox in (0..lo).chain(hi..ow) {
-                drow[ox] = act(tap(ox), a);
             }
-            if hi > lo {
-                let base = lo * S - s.pad.left;
-                let m = hi - lo;
-                let n = (m - 1) * S + 1;
-                // Nine taps as nine equally long slices: the loop has no bounds checks left.
-                fn tap_row(r: &[f32], from: usize, n: usize) -> &[f32] {
-                    &r[from..from + n]
-                }
-                let t = |r, kx| tap_row(r, base + kx, n);
-                let (a0, a1, a2, b0, b1, b2, c0, c1, c2) =
-                    (t(r0, 0), t(r0, 1), t(r0, 2), t(r1, 0), t(r1, 1), t(r1, 2), t(r2, 0), t(r2, 1), t(r2, 2));
-                let d = &mut drow[lo..hi];
-                for (j, dj) in d.iter_mut().enumerate() {
-                    let i = j * S;
-                    *dj = b
-                        + k[0] * a0[i]
-                        + k[1] * a1[i]
-                        + k[2] * a2[i]
-                        + k[3] * b0[i]
-                        + k[4] * b1[i]
-                        + k[5] * b2[i]
-                        + k[6] * c0[i]
-                        + k[7] * c1[i]
-                        + k[8] * c2[i];
-                }
-                act_all(d, a);
+            e.copy_from_slice(&acc);
+        }
+        for (p, e) in ext.iter_mut().enumerate().skip(full) {
+            *e = offs.iter().zip(&k).fold(b, |acc, (&off, &kv)| madd::<FMA>(acc, kv, plane[p + off]));
+        }
+        let dst = &mut out[ch * oh * ow..(ch + 1) * oh * ow];
+        for (oy, drow) in dst.chunks_exact_mut(ow).enumerate() {
+            drow.copy_from_slice(&ext[oy * pw..oy * pw + ow]);
+        }
+        act_all(dst, a);
+    }
+}
+
+/// 3×3 depthwise at stride 2 with TFLite's "same" padding of even sizes (none before, one
+/// after): each input row split once into its even and odd columns, so that the taps
+/// `2·ox + (0, 1, 2)` are the contiguous `even[ox]`, `odd[ox]`, `even[ox + 1]`.
+#[inline(always)]
+fn depthwise3s2<const FMA: bool>(x: &[f32], s: &ConvShape, w: &[f32], bias: &[f32], a: Act, out: &mut [f32]) {
+    let (h, wi, oh, ow) = (s.h, s.w, s.oh, s.ow);
+    debug_assert!(s.pad.top == 0 && s.pad.left == 0 && 2 * ow + 1 >= wi && 2 * oh + 1 >= h);
+    let (we, wo) = (ow + 1, ow);
+    let rows = 2 * oh + 1;
+    // Row y's even columns at `even[y·we..]`, odd at `odd[y·wo..]`; zero beyond the input.
+    let mut even = vec![0f32; rows * we];
+    let mut odd = vec![0f32; rows * wo];
+    for ch in 0..s.c {
+        let img = &x[ch * h * wi..(ch + 1) * h * wi];
+        for y in 0..rows.min(h) {
+            let src = &img[y * wi..(y + 1) * wi];
+            let (e, o) = (&mut even[y * we..(y + 1) * we], &mut odd[y * wo..(y + 1) * wo]);
+            for ((ev, ov), pair) in e.iter_mut().zip(o.iter_mut()).zip(src.chunks_exact(2)) {
+                *ev = pair[0];
+                *ov = pair[1];
             }
+            if wi % 2 == 1 {
+                e[wi / 2] = src[wi - 1];
+            }
+        }
+        let k = &w[ch * 9..(ch + 1) * 9];
+        let dst = &mut out[ch * oh * ow..(ch + 1) * oh * ow];
+        for (oy, d) in dst.chunks_exact_mut(ow).enumerate() {
+            d.fill(bias[ch]);
+            for ky in 0..3 {
+                let y = 2 * oy + ky;
+                let (e, o) = (&even[y * we..(y + 1) * we], &odd[y * wo..(y + 1) * wo]);
+                let (k0, k1, k2) = (k[ky * 3], k[ky * 3 + 1], k[ky * 3 + 2]);
+                for (((dv, &e0), &o0), &e1) in d.iter_mut().zip(&e[..ow]).zip(o).zip(&e[1..]) {
+                    *dv = madd::<FMA>(madd::<FMA>(madd::<FMA>(*dv, k0, e0), k1, o0), k2, e1);
+                }
+            }
+            act_all(d, a);
         }
     }
 }
@@ -459,6 +632,9 @@ mod tests {
             (3, 2, Pad4 { top: 1, bottom: 1, left: 1, right: 1 }, 7, 6),
             (3, 1, Pad4::NONE, 3, 5),
             (5, 2, Pad4 { top: 1, bottom: 2, left: 2, right: 1 }, 8, 9),
+            // Long enough for the vector loops of the 3×3 depthwise paths.
+            (3, 1, Pad4 { top: 1, bottom: 1, left: 1, right: 1 }, 12, 11),
+            (3, 2, Pad4 { top: 0, bottom: 1, left: 0, right: 1 }, 16, 14),
         ] {
             let (c, o) = (3, 5);
             let oh = (h + pad.top + pad.bottom - k) / stride + 1;
@@ -470,9 +646,9 @@ mod tests {
             let mut cols = vec![f32::NAN; c * k * k * oh * ow];
             im2col(&x, &s, &mut cols);
             let mut out = vec![f32::NAN; o * oh * ow];
-            matmul::<false>(&wt, &cols, &mut out, o, c * k * k, oh * ow);
+            matmul::<false, false>(&wt, &cols, &mut out, o, c * k * k, oh * ow);
             let mut fused = vec![f32::NAN; o * oh * ow];
-            matmul::<true>(&wt, &cols, &mut fused, o, c * k * k, oh * ow);
+            matmul::<true, true>(&wt, &cols, &mut fused, o, c * k * k, oh * ow);
             let want = conv_direct(&x, &s, &wt, o);
             for ((a, f), b) in out.iter().zip(&fused).zip(&want) {
                 assert!((a - b).abs() < 1e-4 && (f - b).abs() < 1e-4, "{a} / {f} vs {b}");
@@ -481,12 +657,40 @@ mod tests {
             let dw = values(c * k * k, 3);
             let bias = [0.5, -0.25, 0.0];
             let mut got = vec![f32::NAN; c * oh * ow];
-            depthwise(&x, &s, &dw, &bias, Act::None, &mut got);
+            depthwise::<false>(&x, &s, &dw, &bias, Act::None, &mut got);
+            let mut got_here = vec![f32::NAN; c * oh * ow];
+            depthwise_on(Isa::detect(), &x, &s, &dw, &bias, Act::None, &mut got_here);
+            for (a, b) in got.iter().zip(&got_here) {
+                assert!((a - b).abs() < 1e-4, "{a} vs {b} ({:?})", Isa::detect());
+            }
             for ch in 0..c {
                 let s1 = ConvShape { c: 1, ..s };
                 let want = conv_direct(&x[ch * h * w..(ch + 1) * h * w], &s1, &dw[ch * k * k..(ch + 1) * k * k], 1);
                 for (a, b) in got[ch * oh * ow..(ch + 1) * oh * ow].iter().zip(&want) {
                     assert!((a - (b + bias[ch])).abs() < 1e-4, "{a} vs {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_tiling_of_the_product_is_the_product() {
+        // Sizes that leave remainders at every tile: 8×32 and 4×16 and 4×8 tiles, single rows,
+        // and dot-product columns.
+        for (m, k, n) in [(13, 19, 32 + 16 + 8 + 3), (9, 5, 100), (3, 7, 7), (17, 1, 64), (1, 288, 9)] {
+            let (w, x) = (values(m * k, 11), values(k * n, 5));
+            let want: Vec<f32> =
+                (0..m * n).map(|j| (0..k).map(|i| w[j / n * k + i] * x[i * n + j % n]).sum()).collect();
+            // The wide tiles in baseline code, and the copy this CPU runs.
+            for variant in 0..3 {
+                let mut got = vec![f32::NAN; m * n];
+                match variant {
+                    0 => matmul::<false, true>(&w, &x, &mut got, m, k, n),
+                    1 => matmul_on(Isa::Generic, &w, &x, &mut got, m, k, n),
+                    _ => matmul_on(Isa::detect(), &w, &x, &mut got, m, k, n),
+                }
+                for (a, b) in got.iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-4, "{m}×{k}×{n} variant {variant}: {a} vs {b}");
                 }
             }
         }

@@ -53,21 +53,39 @@ pub fn crop_rgb(rgba: &[u8], width: usize, height: usize, roi: &Roi, n: usize, l
     let scale = (hi - lo) / 255.0;
     let (s, c) = roi.rotation.sin_cos();
     let plane = n * n;
+    let (wi, hi) = (width as isize, height as isize);
+    // Below these, a sample's 2×2 pixels are all inside the frame.
+    let (xlim, ylim) = ((width - 1) as f32, (height - 1) as f32);
     let sample = |x: f32, y: f32| -> [f32; 3] {
         // Pixel centres at integer + 0.5.
         let (fx, fy) = (x - 0.5, y - 0.5);
-        let (x0, y0) = (fx.floor(), fy.floor());
-        let (wx, wy) = (fx - x0, fy - y0);
-        let (x0, y0) = (x0 as isize, y0 as isize);
+        if fx >= 0.0 && fy >= 0.0 && fx < xlim && fy < ylim {
+            // All four pixels inside (nearly every sample): truncation is the floor here, and
+            // no checks per tap.
+            // SAFETY: 0 ≤ fx < width − 1 and 0 ≤ fy < height − 1 (checked just above; false
+            // for NaN), so both truncate to in-range integers.
+            let (x0, y0) = unsafe { (fx.to_int_unchecked::<u32>() as usize, fy.to_int_unchecked::<u32>() as usize) };
+            let (wx, wy) = (fx - x0 as f32, fy - y0 as f32);
+            let i = (y0 * width + x0) * 4;
+            let j = i + width * 4;
+            let (a, b) = (&rgba[i..i + 8], &rgba[j..j + 8]);
+            let (w00, w01, w10, w11) = ((1.0 - wx) * (1.0 - wy), wx * (1.0 - wy), (1.0 - wx) * wy, wx * wy);
+            let px = |c: usize| {
+                w00 * f32::from(a[c]) + w01 * f32::from(a[c + 4]) + w10 * f32::from(b[c]) + w11 * f32::from(b[c + 4])
+            };
+            return [px(0), px(1), px(2)];
+        }
+        let (x0, y0) = (floor(fx), floor(fy));
+        let (wx, wy) = (fx - x0 as f32, fy - y0 as f32);
         let mut acc = [0f32; 3];
         for (dy, wyv) in [(0isize, 1.0 - wy), (1, wy)] {
             let yy = y0 + dy;
-            if yy < 0 || yy >= height as isize {
+            if yy < 0 || yy >= hi {
                 continue;
             }
             for (dx, wxv) in [(0isize, 1.0 - wx), (1, wx)] {
                 let xx = x0 + dx;
-                if xx < 0 || xx >= width as isize {
+                if xx < 0 || xx >= wi {
                     continue;
                 }
                 let i = (yy as usize * width + xx as usize) * 4;
@@ -80,24 +98,36 @@ pub fn crop_rgb(rgba: &[u8], width: usize, height: usize, roi: &Roi, n: usize, l
         acc
     };
     let inv = 1.0 / (taps * taps) as f32;
+    // Frame position of crop point (u, v) = origin + u·du + v·dv, stepped along each row.
+    let (dux, duy, dvx, dvy) = (c * step, s * step, -s * step, c * step);
+    let half = n as f32 / 2.0;
+    let k = inv * scale;
     for v in 0..n {
-        for u in 0..n {
-            let mut acc = [0f32; 3];
-            for ty in 0..taps {
-                for tx in 0..taps {
-                    let uu = u as f32 + (tx as f32 + 0.5) / taps as f32 - n as f32 / 2.0;
-                    let vv = v as f32 + (ty as f32 + 0.5) / taps as f32 - n as f32 / 2.0;
-                    let (x, y) = (uu * step, vv * step);
-                    let p = sample(roi.cx + c * x - s * y, roi.cy + s * x + c * y);
-                    acc[0] += p[0];
-                    acc[1] += p[1];
-                    acc[2] += p[2];
+        for ty in 0..taps {
+            let vv = v as f32 + (ty as f32 + 0.5) / taps as f32 - half;
+            for tx in 0..taps {
+                let u0 = (tx as f32 + 0.5) / taps as f32 - half;
+                let (x0, y0) = (roi.cx + u0 * dux + vv * dvx, roi.cy + u0 * duy + vv * dvy);
+                let first = ty == 0 && tx == 0;
+                for u in 0..n {
+                    let p = sample(x0 + u as f32 * dux, y0 + u as f32 * duy);
+                    let i = v * n + u;
+                    if first {
+                        out[i] = p[0];
+                        out[plane + i] = p[1];
+                        out[2 * plane + i] = p[2];
+                    } else {
+                        out[i] += p[0];
+                        out[plane + i] += p[1];
+                        out[2 * plane + i] += p[2];
+                    }
                 }
             }
-            let i = v * n + u;
-            out[i] = lo + acc[0] * inv * scale;
-            out[plane + i] = lo + acc[1] * inv * scale;
-            out[2 * plane + i] = lo + acc[2] * inv * scale;
+        }
+        for ch in 0..3 {
+            for o in &mut out[ch * plane + v * n..ch * plane + (v + 1) * n] {
+                *o = lo + *o * k;
+            }
         }
     }
     out
@@ -114,6 +144,14 @@ pub fn planar_from_rgb(rgb: &[u8], lo: f32, hi: f32) -> Vec<f32> {
         out[2 * n + i] = lo + f32::from(p[2]) * scale;
     }
     out
+}
+
+/// `x.floor()` as an integer, without the library call `f32::floor` is on targets without
+/// SSE4.1; saturates far outside the frame, where only "outside" matters.
+#[inline(always)]
+fn floor(x: f32) -> isize {
+    let t = x as isize;
+    if (t as f32) > x { t - 1 } else { t }
 }
 
 #[cfg(test)]
