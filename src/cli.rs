@@ -44,15 +44,27 @@ pub struct Cli {
     pub detector: DetectorArg,
 
     /// How the CLM is placed on a detected face (with `--landmarks clm`): mosse (clmtrackr's:
-    /// its eye and nose MOSSE filters) or experts (the mean shape in the box, eyes and nose
-    /// searched with the CLM's patch experts; this port's earlier placement).
-    #[arg(long, global = true, value_enum, value_name = "mosse|experts", default_value_t = PlacementArg::Mosse)]
+    /// its eye and nose MOSSE filters), experts (the mean shape in the box, eyes and nose
+    /// searched with the CLM's patch experts; this port's earlier placement) or keypoints
+    /// (BlazeFace's eye and nose keypoints; with `--detector blazeface`, else as mosse).
+    #[arg(long, global = true, value_enum, value_name = "mosse|experts|keypoints", default_value_t = PlacementArg::Mosse)]
     pub placement: PlacementArg,
 
     /// On stills (`fit` on images), also fit the CLM from the other placement and keep the fit
     /// its drift scorer rates more face-like (by default one start, as clmtrackr).
     #[arg(long, global = true)]
     pub two_starts: bool,
+
+    /// On stills, also fit the CLM from N jittered copies of its placement (0 to 8: scale ±7 %,
+    /// rotation ±0.12 rad, shifts of 5 % of the face box) and keep the fit its drift scorer
+    /// rates most face-like.
+    #[arg(long, global = true, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
+    pub jitter: u8,
+
+    /// On stills, also fit the CLM on the other detector's face (BlazeFace's placed by its
+    /// keypoints, Haar's by `--placement`) and keep the fit its drift scorer rates more face-like.
+    #[arg(long, global = true)]
+    pub both_detectors: bool,
 
     /// With the face mesh: skip the iris model (two networks per frame); the pupils are then
     /// the eye corners' midpoints.
@@ -79,6 +91,7 @@ pub enum DetectorArg {
 pub enum PlacementArg {
     Mosse,
     Experts,
+    Keypoints,
 }
 
 impl Cli {
@@ -96,8 +109,11 @@ impl Cli {
             placement: match self.placement {
                 PlacementArg::Mosse => headroom_face::Placement::Mosse,
                 PlacementArg::Experts => headroom_face::Placement::Experts,
+                PlacementArg::Keypoints => headroom_face::Placement::Keypoints,
             },
             still_restarts: self.two_starts,
+            still_jitter: usize::from(self.jitter),
+            still_both_detectors: self.both_detectors,
             iris: !self.no_iris,
             ..Default::default()
         }
@@ -159,7 +175,8 @@ pub enum Command {
     /// List the webcams this machine offers.
     Cameras,
     /// Fit the 71-point face model to an image, a folder of images or an MP4 video; one JSON
-    /// record per image or frame (points, score, milliseconds).
+    /// record per image or frame (points, score, head pose, milliseconds; on a still, every
+    /// other face too).
     Fit {
         /// Image (JPEG/PNG), folder of images, or MP4 video (tracked frame to frame).
         input: PathBuf,
@@ -173,6 +190,9 @@ pub enum Command {
         /// or local binary patterns.
         #[arg(long, value_enum, default_value_t = Patches::Raw)]
         patches: Patches,
+        /// The camera's horizontal field of view in degrees, for the head pose in each record.
+        #[arg(long, value_name = "DEG", default_value_t = crate::fit_cmd::DEFAULT_HFOV_DEG)]
+        hfov: f64,
     },
     /// Build a gallery from a folder of images: thumbnails and texture atlases, MobileNetV2
     /// features, PCA, 3D and 2D t-SNE maps, similar works, typical works and outliers per period,

@@ -7,8 +7,62 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use headroom_capture::images::read_rgba;
 use headroom_capture::{CaptureError, Frame, VideoSource};
-use headroom_face::{ClmModel, FaceTracker, Gray, TrackOutput, TrackerConfig, default_tracker};
+use headroom_face::{ClmModel, FaceFit, FaceTracker, Gray, TrackOutput, TrackerConfig, default_tracker};
+use headroom_head::pose::{Camera, Pose, mesh_model, pose_from_landmarks, pose_from_mesh};
 use serde::Serialize;
+
+/// The camera `fit` assumes for head pose unless `--hfov` says otherwise (a typical webcam).
+pub const DEFAULT_HFOV_DEG: f64 = 60.0;
+
+/// The head's pose in one face record (camera frame: x right, y down, z forward, cm).
+#[derive(Serialize, Clone, Debug)]
+pub struct HeadPoseRecord {
+    /// Yaw (turn, about y), pitch (nod, about x), roll (tilt, about z), degrees, for
+    /// `R = Ry(yaw) · Rx(pitch) · Rz(roll)`.
+    pub yaw_pitch_roll_deg: [f64; 3],
+    /// `R` by rows: `p_camera = R · p_head + t`.
+    pub rotation: [[f64; 3]; 3],
+    /// `t`: the point between the eyes, cm from the camera.
+    pub translation_cm: [f64; 3],
+    /// What it was solved from: "mesh" (24 rigid vertices against the canonical face) or
+    /// "clm71" (11 of clmtrackr's points against a mean face).
+    pub from: &'static str,
+}
+
+impl HeadPoseRecord {
+    fn new(pose: &Pose, from: &'static str) -> Self {
+        let (y, p, r) = pose.yaw_pitch_roll();
+        let m = pose.rotation.transpose(); // glam is column-major: the transpose's columns are R's rows
+        let t = pose.translation;
+        HeadPoseRecord {
+            yaw_pitch_roll_deg: [y.to_degrees(), p.to_degrees(), r.to_degrees()],
+            rotation: [m.x_axis.to_array(), m.y_axis.to_array(), m.z_axis.to_array()],
+            translation_cm: [t.x, t.y, t.z],
+            from,
+        }
+    }
+}
+
+/// A face other than the tracked one in a still.
+#[derive(Serialize)]
+pub struct FaceRecord {
+    pub points: Vec<[f32; 2]>,
+    pub score: f32,
+    /// x, y, width, height.
+    pub face_box: [i32; 4],
+    pub head_pose: Option<HeadPoseRecord>,
+}
+
+/// The head pose of a fit: from the mesh when there is one, else from the 71 points.
+pub fn head_pose(fit: &FaceFit, cam: &Camera) -> Option<HeadPoseRecord> {
+    match &fit.mesh {
+        Some(mesh) => {
+            let model = mesh_model()?;
+            pose_from_mesh(mesh, &model, cam, None).map(|p| HeadPoseRecord::new(&p, "mesh"))
+        }
+        None => pose_from_landmarks(&fit.points, cam, None).map(|p| HeadPoseRecord::new(&p, "clm71")),
+    }
+}
 
 /// One JSON record per image or frame.
 #[derive(Serialize)]
@@ -27,11 +81,26 @@ pub struct FitRecord {
     pub detect_ms: f32,
     pub fit_ms: f32,
     pub events: Vec<String>,
+    /// The head's pose (camera of `--hfov` degrees across the frame).
+    pub head_pose: Option<HeadPoseRecord>,
+    /// On a still, every other face found (face mesh backend), largest first.
+    pub other_faces: Vec<FaceRecord>,
 }
 
-fn record(source: String, timestamp_ms: f64, out: &TrackOutput, ms: f32) -> FitRecord {
+fn record(source: String, timestamp_ms: f64, out: &TrackOutput, ms: f32, cam: &Camera) -> FitRecord {
     let fit = out.fit.as_ref();
     FitRecord {
+        head_pose: fit.and_then(|f| head_pose(f, cam)),
+        other_faces: out
+            .others
+            .iter()
+            .map(|f| FaceRecord {
+                points: f.points.clone(),
+                score: f.score,
+                face_box: [f.face_box.x, f.face_box.y, f.face_box.w, f.face_box.h],
+                head_pose: head_pose(f, cam),
+            })
+            .collect(),
         source,
         timestamp_ms,
         found: fit.is_some(),
@@ -93,7 +162,16 @@ struct Summary {
 }
 
 /// Runs the tracker over `input` and writes one record per image or frame.
-pub fn run_fit(input: &Path, json: Option<&Path>, overlay: Option<&Path>, config: TrackerConfig) -> anyhow::Result<()> {
+pub fn run_fit(
+    input: &Path,
+    json: Option<&Path>,
+    overlay: Option<&Path>,
+    hfov_deg: f64,
+    config: TrackerConfig,
+) -> anyhow::Result<()> {
+    if !(10.0..=170.0).contains(&hfov_deg) {
+        bail!("--hfov {hfov_deg}: a camera's horizontal field of view is between 10 and 170 degrees");
+    }
     let mut tracker = default_tracker(config).map_err(anyhow::Error::msg)?;
     if let Some(n) = &tracker.notice {
         eprintln!("headroom: {n}");
@@ -125,7 +203,7 @@ pub fn run_fit(input: &Path, json: Option<&Path>, overlay: Option<&Path>, config
     if is_video(input) {
         let mut video = VideoSource::open(input)?;
         while let Some(frame) = video.next_frame()? {
-            let (rec, _) = track_frame(&mut tracker, &frame, frame.seq.to_string());
+            let (rec, _) = track_frame(&mut tracker, &frame, frame.seq.to_string(), hfov_deg);
             emit(rec, Some(&frame), &format!("frame-{:05}", frame.seq))?;
         }
         eprintln!(
@@ -164,7 +242,7 @@ pub fn run_fit(input: &Path, json: Option<&Path>, overlay: Option<&Path>, config
                 continue;
             }
         };
-        let (rec, _) = fit_still(&mut tracker, &frame, name.clone());
+        let (rec, _) = fit_still(&mut tracker, &frame, name.clone(), hfov_deg);
         let stem = Path::new(&name).file_stem().map_or(name.clone(), |s| s.to_string_lossy().into_owned());
         emit(rec, Some(&frame), &stem)?;
     }
@@ -179,20 +257,22 @@ pub fn run_fit(input: &Path, json: Option<&Path>, overlay: Option<&Path>, config
 }
 
 /// Tracks one frame and times the whole call, luma conversion included.
-pub fn track_frame(tracker: &mut FaceTracker, frame: &Frame, source: String) -> (FitRecord, TrackOutput) {
-    timed(frame, source, |g, rgba| tracker.track(g, rgba))
+pub fn track_frame(tracker: &mut FaceTracker, frame: &Frame, source: String, hfov_deg: f64) -> (FitRecord, TrackOutput) {
+    timed(frame, source, hfov_deg, |g, rgba| tracker.track(g, rgba))
 }
 
 /// Fits one still (no previous frame): the mesh re-crops until its crop settles, the CLM
 /// iterates to convergence.
-pub fn fit_still(tracker: &mut FaceTracker, frame: &Frame, source: String) -> (FitRecord, TrackOutput) {
-    timed(frame, source, |g, rgba| tracker.track_still(g, rgba))
+pub fn fit_still(tracker: &mut FaceTracker, frame: &Frame, source: String, hfov_deg: f64) -> (FitRecord, TrackOutput) {
+    timed(frame, source, hfov_deg, |g, rgba| tracker.track_still(g, rgba))
 }
 
-/// Runs `f` on the frame's luma and pixels, timing the whole call (luma conversion included).
+/// Runs `f` on the frame's luma and pixels, timing the whole call (luma conversion included;
+/// the head pose, solved after, is not in `ms`).
 fn timed(
     frame: &Frame,
     source: String,
+    hfov_deg: f64,
     f: impl FnOnce(&Gray, Option<&[u8]>) -> TrackOutput,
 ) -> (FitRecord, TrackOutput) {
     let t = Instant::now();
@@ -201,7 +281,8 @@ fn timed(
         None => TrackOutput::default(),
     };
     let ms = t.elapsed().as_secs_f32() * 1000.0;
-    (record(source, frame.timestamp.as_secs_f64() * 1000.0, &out, ms), out)
+    let cam = Camera::from_fov(hfov_deg.to_radians(), f64::from(frame.width), f64::from(frame.height));
+    (record(source, frame.timestamp.as_secs_f64() * 1000.0, &out, ms, &cam), out)
 }
 
 /// `headroom convert clmtrackr IN -o OUT`.

@@ -86,10 +86,10 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Some(Command::Cameras) => return list_cameras(),
-        Some(Command::Fit { input, json, overlay, patches }) => {
+        Some(Command::Fit { input, json, overlay, patches, hfov }) => {
             let mut config = cli.tracker_config();
             config.fit.response = headroom_face::patch::ResponseConfig::for_kind((*patches).into());
-            return headroom::fit_cmd::run_fit(input, json.as_deref(), overlay.as_deref(), config);
+            return headroom::fit_cmd::run_fit(input, json.as_deref(), overlay.as_deref(), *hfov, config);
         }
         Some(Command::Convert { what: ConvertWhat::Clmtrackr { input, output } }) => {
             return headroom::fit_cmd::convert_clmtrackr(input, output);

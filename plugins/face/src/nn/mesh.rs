@@ -269,7 +269,8 @@ impl MeshTracker {
     }
 
     /// A still: detect (the whole image, then tiles at smaller scales if that finds nothing),
-    /// then re-crop from the landmarks until the crop settles (at most 4 fits).
+    /// then re-crop from the landmarks until the crop settles (at most 4 fits). Of several
+    /// faces, the largest (the sitter, usually), as face-alignment tools do.
     pub fn fit_still(
         &mut self,
         rgba: &[u8],
@@ -277,23 +278,55 @@ impl MeshTracker {
         height: usize,
         roi: Option<Roi>,
     ) -> Result<Option<MeshFit>, NnError> {
+        Ok(self.fit_still_faces(rgba, width, height, roi, 1)?.into_iter().next())
+    }
+
+    /// Every face in a still, largest first (at most `max_faces`): each detection refined as
+    /// [`fit_still`](Self::fit_still) does; a fit that lands on a face already fitted (its
+    /// crop overlapping an earlier one by more than half) is dropped.
+    pub fn fit_still_faces(
+        &mut self,
+        rgba: &[u8],
+        width: usize,
+        height: usize,
+        roi: Option<Roi>,
+        max_faces: usize,
+    ) -> Result<Vec<MeshFit>, NnError> {
         self.roi = None;
-        let start = match (roi, &self.detector) {
-            (Some(r), _) => Some(r),
-            // Several faces: the largest (the sitter, usually), as face-alignment tools do.
+        if width == 0 || height == 0 || rgba.len() != width * height * 4 {
+            return Ok(Vec::new());
+        }
+        let starts: Vec<Roi> = match (roi, &self.detector) {
+            (Some(r), _) => vec![r],
             (None, Some(d)) => {
                 let mut faces = d.detect(rgba, width, height)?;
                 if faces.is_empty() {
                     faces = d.detect_multiscale(rgba, width, height)?;
                 }
-                faces
-                    .iter()
-                    .max_by(|a, b| (a.width() * a.height()).total_cmp(&(b.width() * b.height())))
-                    .map(Detection::mesh_roi)
+                faces.sort_by(|a, b| (b.width() * b.height()).total_cmp(&(a.width() * a.height())));
+                faces.iter().map(Detection::mesh_roi).collect()
             }
-            (None, None) => None,
+            (None, None) => Vec::new(),
         };
-        let Some(mut roi) = start else { return Ok(None) };
+        let mut fits: Vec<MeshFit> = Vec::new();
+        for start in starts {
+            if fits.len() >= max_faces {
+                break;
+            }
+            let Some(mut fit) = self.refine_still(rgba, width, height, start)? else { continue };
+            if fits.iter().any(|f| roi_overlap(&f.next_roi(), &fit.next_roi()) > 0.5) {
+                continue;
+            }
+            self.add_pupils(&mut fit, rgba, width, height)?;
+            fits.push(fit);
+        }
+        Ok(fits)
+    }
+
+    /// Re-crops from the landmarks until the crop settles (at most 4 fits); the fit if the
+    /// face-presence score holds.
+    fn refine_still(&self, rgba: &[u8], width: usize, height: usize, start: Roi) -> Result<Option<MeshFit>, NnError> {
+        let mut roi = start;
         let mut best: Option<MeshFit> = None;
         for _ in 0..4 {
             let fit = self.mesh.fit(rgba, width, height, &roi)?;
@@ -307,9 +340,7 @@ impl MeshTracker {
             }
             roi = next;
         }
-        let Some(mut fit) = best.filter(|f| f.presence >= self.presence_threshold) else { return Ok(None) };
-        self.add_pupils(&mut fit, rgba, width, height)?;
-        Ok(Some(fit))
+        Ok(best.filter(|f| f.presence >= self.presence_threshold))
     }
 
     /// Both pupils from the iris model (when it is loaded), between each eye's corners.
@@ -329,6 +360,17 @@ impl MeshTracker {
 
 fn elapsed_ms(t: Instant) -> f32 {
     t.elapsed().as_secs_f32() * 1000.0
+}
+
+/// Intersection over the smaller of two crops, as axis-aligned squares (rotation ignored).
+fn roi_overlap(a: &Roi, b: &Roi) -> f32 {
+    let span = |c: f32, s: f32| (c - s / 2.0, c + s / 2.0);
+    let ((ax0, ax1), (ay0, ay1)) = (span(a.cx, a.size), span(a.cy, a.size));
+    let ((bx0, bx1), (by0, by1)) = (span(b.cx, b.size), span(b.cy, b.size));
+    let w = (ax1.min(bx1) - ax0.max(bx0)).max(0.0);
+    let h = (ay1.min(by1) - ay0.max(by0)).max(0.0);
+    let smaller = (a.size * a.size).min(b.size * b.size);
+    if smaller <= 0.0 { 0.0 } else { w * h / smaller }
 }
 
 /// The canonical face (`tools/mesh_canonical.py`): 468 points in cm, frontal and symmetric;

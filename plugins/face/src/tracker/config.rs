@@ -25,6 +25,8 @@ pub enum Detector {
 
 /// Most fits on a still (clmtrackr's `clm_image` usage needs 50–70 iterations).
 pub const STILL_MAX_FITS: usize = 200;
+/// Most faces a still reports (the mesh backend; the largest is the tracked one).
+pub const STILL_MAX_FACES: usize = 16;
 /// A still's fit has settled when the points move less than this (mean squared, px²) per fit.
 pub const STILL_SETTLED: f32 = 1e-3;
 
@@ -38,7 +40,13 @@ pub enum Placement {
     /// The mean shape scaled into the box, then the eyes and nose searched with the CLM's own
     /// patch experts (this port's first placement; kept to compare).
     Experts,
+    /// BlazeFace's eye and nose keypoints take the model's hints (with `--detector blazeface`;
+    /// on a Haar box, as `Mosse`).
+    Keypoints,
 }
+
+/// How many jittered starts a still may have (the pattern in `tracker::JITTER`).
+pub const MAX_JITTER: usize = 8;
 
 /// Tracker settings; the CLM's defaults follow clmtrackr and headtrackr.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,6 +57,13 @@ pub struct TrackerConfig {
     /// On stills, also fit from the other placement and keep the fit the drift scorer prefers
     /// (off by default: it rescues some faces and costs others; README, "The CLM").
     pub still_restarts: bool,
+    /// On stills, also fit from this many jittered copies of the first placement (scale ±7 %,
+    /// rotation ±0.12 rad, shifts of 5 % of the box; at most [`MAX_JITTER`]) and keep the fit
+    /// the drift scorer prefers.
+    pub still_jitter: usize,
+    /// On stills, also fit from the other detector's face (BlazeFace's placed by its keypoints,
+    /// Haar's as `placement` says) and keep the fit the drift scorer prefers.
+    pub still_both_detectors: bool,
     /// With the mesh backend: run the iris model for the pupils (two more networks per frame).
     /// Off, the pupils are the eye corners' midpoints.
     pub iris: bool,
@@ -76,6 +91,8 @@ impl Default for TrackerConfig {
             detector: Detector::default(),
             placement: Placement::default(),
             still_restarts: false,
+            still_jitter: 0,
+            still_both_detectors: false,
             iris: true,
             fit: FitConfig::default(),
             detect: DetectParams::default(),
@@ -142,7 +159,10 @@ pub struct StageTimes {
 /// What one frame produced.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TrackOutput {
+    /// The tracked face (on a still: the largest).
     pub fit: Option<FaceFit>,
+    /// On a still with the mesh backend, the other faces, largest first.
+    pub others: Vec<FaceFit>,
     /// Box from camshift when no fit is trusted (still useful for head position).
     pub fallback_box: Option<Rect>,
     pub events: Vec<FaceEvent>,

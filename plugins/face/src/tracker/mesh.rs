@@ -64,17 +64,21 @@ impl FaceTracker {
         let Some(mesh) = self.mesh.as_mut() else { return out };
         let (w, h) = (img.width, img.height);
         let t = Instant::now();
+        let mut others = Vec::new();
         let result = if still {
             let before = mesh.detections;
             let r = if self.config.detector == Detector::Haar {
                 match haar {
-                    Some(roi) => mesh.fit_still(rgba, w, h, Some(roi)),
-                    None => Ok(None),
+                    Some(roi) => mesh.fit_still_faces(rgba, w, h, Some(roi), 1),
+                    None => Ok(Vec::new()),
                 }
             } else {
-                mesh.fit_still(rgba, w, h, None)
+                mesh.fit_still_faces(rgba, w, h, None, STILL_MAX_FACES)
             };
-            r.map(|fit| {
+            r.map(|fits| {
+                let mut fits = fits.into_iter();
+                let fit = fits.next();
+                others = fits.collect();
                 let found = fit.is_some();
                 if found {
                     mesh.detections = before + 1;
@@ -105,18 +109,26 @@ impl FaceTracker {
         if step.detected {
             out.events.push(FaceEvent::Found);
         }
+        let face = self.face_fit(fit);
+        self.params.clone_from(&face.params);
+        out.fit = Some(face);
+        out.others = others.into_iter().map(|f| self.face_fit(f)).collect();
+        out
+    }
+
+    /// The tracker's face record from a mesh fit: the 71 points and the CLM's shape parameters
+    /// projected from them.
+    fn face_fit(&self, fit: crate::nn::MeshFit) -> FaceFit {
         let points = points71(&fit, &self.map71);
         let mut params = self.fitter.shape.project(&points);
         self.fitter.shape.clamp(&mut params);
-        self.params.clone_from(&params);
-        out.fit = Some(FaceFit {
+        FaceFit {
             face_box: bounding_box(&points),
             converged: true,
             points,
             params,
             score: fit.presence,
             mesh: Some(fit.points),
-        });
-        out
+        }
     }
 }

@@ -50,6 +50,27 @@ pub struct FaceTracker {
     pub losses: u64,
 }
 
+/// A face the CLM may start on: its box, and BlazeFace's eye and nose keypoints (image-left eye,
+/// image-right eye, nose tip) when BlazeFace found it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClmStart {
+    pub face: Rect,
+    pub eyes_nose: Option<[[f32; 2]; 3]>,
+}
+
+/// The jittered starts on stills: (scale change, rotation in radians, x and y shift in face
+/// widths), in the order they are used.
+const JITTER: [(f32, f32, f32, f32); MAX_JITTER] = [
+    (0.07, 0.0, 0.0, 0.0),
+    (-0.07, 0.0, 0.0, 0.0),
+    (0.0, 0.12, 0.0, 0.0),
+    (0.0, -0.12, 0.0, 0.0),
+    (0.0, 0.0, 0.05, 0.0),
+    (0.0, 0.0, -0.05, 0.0),
+    (0.0, 0.0, 0.0, 0.05),
+    (0.0, 0.0, 0.0, -0.05),
+];
+
 fn gray_to_rgba(img: &Gray) -> Vec<u8> {
     img.data.iter().flat_map(|&v| [v, v, v, 255]).collect()
 }
@@ -72,7 +93,10 @@ fn bounding_box(points: &[[f32; 2]]) -> Rect {
 impl FaceTracker {
     pub fn new(model: &ClmModel, cascade: Cascade, config: TrackerConfig) -> Result<Self, TrackerError> {
         let fitter = Fitter::new(model, config.fit.clone())?;
-        let wants_nn = config.landmarks == Landmarks::Mesh || config.detector == Detector::BlazeFace;
+        let wants_nn = config.landmarks == Landmarks::Mesh
+            || config.detector == Detector::BlazeFace
+            || config.still_both_detectors
+            || config.placement == Placement::Keypoints;
         let (mesh, notice) = if wants_nn {
             match MeshTracker::new().and_then(|m| mesh_map().map(|map| (m, map))) {
                 Ok((m, map)) => (Some((m, map)), None),
@@ -85,6 +109,7 @@ impl FaceTracker {
         if mesh.is_none() {
             config.landmarks = Landmarks::Clm;
             config.detector = Detector::Haar;
+            config.still_both_detectors = false;
         }
         let (mesh, map71) = match mesh {
             Some((mut m, map)) => {
@@ -172,11 +197,94 @@ impl FaceTracker {
         self.cascade.detect(&work, &self.config.detect).into_iter().map(|r| r.scaled(back)).collect()
     }
 
+    /// Where the CLM may start: the configured detector's faces (best first; BlazeFace's with
+    /// their eye and nose keypoints), and on a still with `still_both_detectors` the other
+    /// detector's best face after them.
+    pub fn clm_starts(&self, img: &Gray, rgba: Option<&[u8]>) -> Vec<ClmStart> {
+        let blaze = || -> Vec<ClmStart> {
+            match (self.mesh.as_ref(), rgba) {
+                (Some(m), Some(px)) => m
+                    .detect(px, img.width, img.height)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|d| {
+                        let [x0, y0, x1, y1] = d.bbox;
+                        ClmStart {
+                            face: Rect::new(
+                                x0.round() as i32,
+                                y0.round() as i32,
+                                (x1 - x0).round() as i32,
+                                (y1 - y0).round() as i32,
+                            ),
+                            eyes_nose: Some([d.keypoints[0], d.keypoints[1], d.keypoints[2]]),
+                        }
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let haar = || -> Vec<ClmStart> {
+            self.detect(img).into_iter().map(|face| ClmStart { face, eyes_nose: None }).collect()
+        };
+        let blaze_first = self.config.detector == Detector::BlazeFace && self.mesh.is_some() && rgba.is_some();
+        let mut starts = if blaze_first { blaze() } else { haar() };
+        if self.still && self.config.still_both_detectors {
+            let other = if blaze_first { haar() } else { blaze() };
+            starts.extend(other.into_iter().next());
+        }
+        starts
+    }
+
+    /// The CLM's start on `start` with `placement` (keypoints only where the start has them,
+    /// else clmtrackr's MOSSE placement; MOSSE falls back to the experts).
+    pub fn start_params(&mut self, img: &Gray, start: &ClmStart, placement: Placement) -> Vec<f32> {
+        match (placement, start.eyes_nose) {
+            (Placement::Keypoints, Some(k)) => match self.keypoint_params(k) {
+                Some(p) => p,
+                None => self.initial_params(img, start.face),
+            },
+            (Placement::Experts, _) => self.expert_params(img, start.face),
+            _ => match self.mosse_params(img, start.face) {
+                Some(p) => p,
+                None => self.expert_params(img, start.face),
+            },
+        }
+    }
+
+    /// The similarity taking the model's hints (points 27, 32, 62: the pupils and the nose tip)
+    /// onto BlazeFace's eye and nose keypoints (image-left eye first).
+    pub fn keypoint_params(&self, eyes_nose: [[f32; 2]; 3]) -> Option<Vec<f32>> {
+        let mean = &self.fitter.shape.mean;
+        let sim = Similarity::fit(&[mean[27], mean[32], mean[62]], &eyes_nose)?;
+        let mut p = vec![0.0f32; self.fitter.shape.num_params()];
+        sim.write_params(&mut p);
+        p.iter().all(|v| v.is_finite()).then_some(p)
+    }
+
+    /// Start `k` of the jitter pattern: `params`' similarity scaled and turned about the mean
+    /// shape's centre and shifted by a share of the face's width.
+    fn jittered(&self, params: &[f32], k: usize, face: Rect) -> Vec<f32> {
+        let (ds, dr, dx, dy) = JITTER[k % JITTER.len()];
+        let sim = Similarity::from_params(params);
+        let mean = &self.fitter.shape.mean;
+        let n = mean.len().max(1) as f32;
+        let c = mean.iter().fold([0.0f32; 2], |a, p| [a[0] + p[0] / n, a[1] + p[1] / n]);
+        let centre = sim.apply(c);
+        let w = face.w as f32;
+        let mut j = Similarity { scale: sim.scale * (1.0 + ds), rotation: sim.rotation + dr, tx: 0.0, ty: 0.0 };
+        let moved = j.apply(c);
+        j.tx = centre[0] + dx * w - moved[0];
+        j.ty = centre[1] + dy * w - moved[1];
+        let mut p = params.to_vec();
+        j.write_params(&mut p);
+        p
+    }
+
     /// Places the model on a detected face box: the mean shape scaled into the box, then the
     /// eyes and nose found with their patch experts over a wide search and the similarity fitted
     /// to the model's hints (Procrustes).
     pub fn initial_params(&mut self, img: &Gray, face: Rect) -> Vec<f32> {
-        if self.config.placement == Placement::Mosse
+        if matches!(self.config.placement, Placement::Mosse | Placement::Keypoints)
             && let Some(p) = self.mosse_params(img, face)
         {
             return p;
@@ -331,32 +439,49 @@ impl FaceTracker {
         }
         if !self.tracking {
             let t = Instant::now();
-            let faces = self.detect_faces(img, rgba);
+            let starts = self.clm_starts(img, rgba);
             out.times.detect_ms = elapsed_ms(t);
-            let Some(&face) = faces.first() else {
+            let Some(&first) = starts.first() else {
                 out.fallback_box = self.camshift_step(img, rgba, &mut out);
                 return out;
             };
+            let face = first.face;
             self.detections += 1;
             let t = Instant::now();
-            self.params = self.initial_params(img, face);
+            self.params = self.start_params(img, &first, self.config.placement);
             self.last_fits = self.settle(img);
             let ts = Instant::now();
             let mut score = self.scorer.score(img, &self.params);
             out.times.score_ms = elapsed_ms(ts);
-            if self.still && self.config.still_restarts {
-                // Beyond clmtrackr: fit from the other placement too, keep the more face-like.
-                let other = match self.config.placement {
-                    Placement::Mosse => Some(self.expert_params(img, face)),
-                    Placement::Experts => self.mosse_params(img, face),
-                };
-                if let Some(start) = other {
+            if self.still {
+                // Beyond clmtrackr: more starts, each fitted to convergence; the fit the drift
+                // scorer rates most face-like is kept.
+                let mut others: Vec<Vec<f32>> = Vec::new();
+                if self.config.still_restarts {
+                    let other = match self.config.placement {
+                        Placement::Mosse | Placement::Keypoints => Placement::Experts,
+                        Placement::Experts => Placement::Mosse,
+                    };
+                    others.push(self.start_params(img, &first, other));
+                }
+                for s in &starts[1..] {
+                    if self.config.still_both_detectors {
+                        let placement =
+                            if s.eyes_nose.is_some() { Placement::Keypoints } else { self.config.placement };
+                        others.push(self.start_params(img, s, placement));
+                    }
+                }
+                let primary = self.start_params(img, &first, self.config.placement);
+                for k in 0..self.config.still_jitter.min(MAX_JITTER) {
+                    others.push(self.jittered(&primary, k, face));
+                }
+                for start in others {
                     let kept = std::mem::replace(&mut self.params, start);
                     let fits = self.settle(img);
+                    self.last_fits += fits;
                     let s = self.scorer.score(img, &self.params);
                     if s > score {
                         score = s;
-                        self.last_fits += fits;
                     } else {
                         self.params = kept;
                     }
