@@ -257,7 +257,12 @@ pub fn run_fit(
 }
 
 /// Tracks one frame and times the whole call, luma conversion included.
-pub fn track_frame(tracker: &mut FaceTracker, frame: &Frame, source: String, hfov_deg: f64) -> (FitRecord, TrackOutput) {
+pub fn track_frame(
+    tracker: &mut FaceTracker,
+    frame: &Frame,
+    source: String,
+    hfov_deg: f64,
+) -> (FitRecord, TrackOutput) {
     timed(frame, source, hfov_deg, |g, rgba| tracker.track(g, rgba))
 }
 

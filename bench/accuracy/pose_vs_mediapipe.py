@@ -4,7 +4,8 @@
     python3 bench/accuracy/pose_vs_mediapipe.py CLIP OURS.jsonl [--hfov 60] [--every 1]
 
 MediaPipe side: Face Mesh 0.10.14 (`mediapipe.solutions.face_mesh`, tracking mode, as the clip
-plays), its 468 landmarks in pixels, then OpenCV's `solvePnP` (iterative) on the same 24 rigid
+plays), its 468 landmarks in pixels, then OpenCV's `solvePnP` (SQPnP, then iterative from the last
+frame's pose) on the same 24 rigid
 vertices against the same canonical face and the same pinhole camera (`--hfov` degrees across,
 principal point at the centre) as `headroom fit`. MediaPipe's own face-geometry transform cannot
 run here: its canonical model and Procrustes weights
@@ -93,7 +94,8 @@ def main():
             f = w / 2.0 / math.tan(math.radians(a.hfov) / 2.0)
             cam = np.array([[f, 0, w / 2.0], [0, f, h / 2.0], [0, 0, 1]], float)
             if prev is None:
-                ok, rvec, tvec = cv2.solvePnP(model, img, cam, None, flags=cv2.SOLVEPNP_ITERATIVE)
+                # SQPnP: the global minimum (the iterative solver alone can land behind the camera).
+                ok, rvec, tvec = cv2.solvePnP(model, img, cam, None, flags=cv2.SOLVEPNP_SQPNP)
             else:
                 ok, rvec, tvec = cv2.solvePnP(model, img, cam, None, prev[0], prev[1], True, cv2.SOLVEPNP_ITERATIVE)
             if not ok:

@@ -282,7 +282,7 @@ fn fit_records_every_face_in_a_still() {
         let [x, y, w, h] = fit_still(&mut tracker, &f, name.into(), DEFAULT_HFOV_DEG).0.face_box.unwrap();
         let side = (w.max(h) as f32 * 2.2) as u32;
         let (cx, cy) = (x + w / 2, y + h / 2);
-        let img = image::RgbaImage::from_raw(f.width, f.height, f.rgba).unwrap();
+        let img = image::RgbaImage::from_raw(f.width, f.height, f.rgba.to_vec()).unwrap();
         let x0 = (cx - side as i32 / 2).clamp(0, (f.width - side.min(f.width)) as i32) as u32;
         let y0 = (cy - side as i32 / 2).clamp(0, (f.height - side.min(f.height)) as i32) as u32;
         let c = image::imageops::crop_imm(&img, x0, y0, side.min(f.width), side.min(f.height)).to_image();

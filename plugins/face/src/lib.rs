@@ -36,8 +36,8 @@ pub use plugin::{
 /// OpenCV's `haarcascade_frontalface_alt.xml`, the cascade clmtrackr embeds.
 pub static FRONTALFACE_ALT: &str = include_str!("../../../assets/models/haarcascade_frontalface_alt.xml");
 pub use tracker::{
-    ClmStart, Detector, FaceEvent, FaceFit, FaceTracker, Landmarks, MAX_JITTER, Placement, STILL_MAX_FACES,
-    StageTimes, TrackOutput, TrackerConfig, TrackerError,
+    ClmStart, Detector, FaceEvent, FaceFit, FaceTracker, Landmarks, MAX_JITTER, Placement, STILL_MAX_FACES, StageTimes,
+    TrackOutput, TrackerConfig, TrackerError,
 };
 
 /// The bundled CLM: clmtrackr's `model_pca_20_svm`, converted by `headroom convert clmtrackr`.

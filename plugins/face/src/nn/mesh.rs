@@ -181,10 +181,15 @@ pub struct MeshTracker {
 impl MeshTracker {
     /// The bundled models (BlazeFace, face mesh, iris).
     pub fn new() -> Result<Self, NnError> {
+        Self::with_iris(true)
+    }
+
+    /// The bundled models, the iris model only if `iris` (it is not even read otherwise).
+    pub fn with_iris(iris: bool) -> Result<Self, NnError> {
         Ok(MeshTracker {
             detector: Some(BlazeFace::new()?),
             mesh: FaceMesh::new()?,
-            iris: Some(Iris::new()?),
+            iris: if iris { Some(Iris::new()?) } else { None },
             roi: None,
             presence_threshold: 0.5,
             detections: 0,

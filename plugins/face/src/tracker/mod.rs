@@ -98,7 +98,9 @@ impl FaceTracker {
             || config.still_both_detectors
             || config.placement == Placement::Keypoints;
         let (mesh, notice) = if wants_nn {
-            match MeshTracker::new().and_then(|m| mesh_map().map(|map| (m, map))) {
+            // The iris model only where the mesh is what fits the face and the pupils are wanted.
+            let iris = config.iris && config.landmarks == Landmarks::Mesh;
+            match MeshTracker::with_iris(iris).and_then(|m| mesh_map().map(|map| (m, map))) {
                 Ok((m, map)) => (Some((m, map)), None),
                 Err(e) => (None, Some(format!("face mesh unavailable ({e}); using Haar + CLM"))),
             }
@@ -112,12 +114,7 @@ impl FaceTracker {
             config.still_both_detectors = false;
         }
         let (mesh, map71) = match mesh {
-            Some((mut m, map)) => {
-                if !config.iris {
-                    m.iris = None;
-                }
-                (Some(m), map)
-            }
+            Some((m, map)) => (Some(m), map),
             None => (None, Vec::new()),
         };
         Ok(FaceTracker {
