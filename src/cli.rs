@@ -56,8 +56,8 @@ pub struct Cli {
     pub two_starts: bool,
 
     /// On stills, also fit the CLM from N jittered copies of its placement (0 to 8: scale ±7 %,
-    /// rotation ±0.12 rad, shifts of 5 % of the face box) and keep the fit its drift scorer
-    /// rates most face-like.
+    /// rotation ±0.12 rad, shifts of 5 % of the face box); of three or more fits the one most
+    /// of the others agree with is kept.
     #[arg(long, global = true, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
     pub jitter: u8,
 

@@ -132,8 +132,10 @@ fn facelab_ui(
         }
         ui.label(format!("Tracked: {:.1} fps, {} frames", t.fps, t.frames));
         ui.label(match t.landmarks {
-            headroom_face::Landmarks::Mesh => "Landmarks: face mesh (468 points, mapped to 71)",
-            headroom_face::Landmarks::Clm => "Landmarks: CLM (71 points)",
+            headroom_face::Landmarks::Mesh => {
+                format!("Landmarks: face mesh (468 points, mapped to 71), on the {}", headroom_face::nn::runs_on())
+            }
+            headroom_face::Landmarks::Clm => "Landmarks: CLM (71 points)".to_string(),
         });
         if let Some(n) = &t.notice {
             ui.colored_label(egui::Color32::YELLOW, n);

@@ -190,6 +190,20 @@ impl Isa {
         }
         Isa::Generic
     }
+
+    /// In words, for the UI.
+    pub fn words(self) -> &'static str {
+        match self {
+            #[cfg(target_arch = "wasm32")]
+            Isa::Generic => "WebAssembly (portable kernels)",
+            #[cfg(not(target_arch = "wasm32"))]
+            Isa::Generic => "portable kernels",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => "AVX2 + FMA kernels",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => "AVX-512 kernels",
+        }
+    }
 }
 
 per_isa!(

@@ -18,6 +18,12 @@ pub use warp::Roi;
 #[cfg(test)]
 mod tests;
 
+/// Where the networks run, in words: the CPU and which copy of the kernels this machine picks
+/// (e.g. "CPU, AVX2 + FMA kernels"; in the browser "CPU, WebAssembly (portable kernels)").
+pub fn runs_on() -> String {
+    format!("CPU, {}", kernels::Isa::detect().words())
+}
+
 /// Errors of the networks: the message names the model and what is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum NnError {

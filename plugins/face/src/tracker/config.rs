@@ -58,8 +58,8 @@ pub struct TrackerConfig {
     /// (off by default: it rescues some faces and costs others; README, "The CLM").
     pub still_restarts: bool,
     /// On stills, also fit from this many jittered copies of the first placement (scale ±7 %,
-    /// rotation ±0.12 rad, shifts of 5 % of the box; at most [`MAX_JITTER`]) and keep the fit
-    /// the drift scorer prefers.
+    /// rotation ±0.12 rad, shifts of 5 % of the box; at most [`MAX_JITTER`]); of three or more
+    /// fits the one most of the others agree with is kept.
     pub still_jitter: usize,
     /// On stills, also fit from the other detector's face (BlazeFace's placed by its keypoints,
     /// Haar's as `placement` says) and keep the fit the drift scorer prefers.

@@ -71,6 +71,22 @@ const JITTER: [(f32, f32, f32, f32); MAX_JITTER] = [
     (0.0, 0.0, 0.0, -0.05),
 ];
 
+/// The fit most starts agree on: the one whose nearest half of the other fits lie closest
+/// (summed mean point distance), so fits that went astray pull nothing.
+fn consensus(fits: &[Vec<[f32; 2]>]) -> usize {
+    let d = |a: &[[f32; 2]], b: &[[f32; 2]]| -> f32 {
+        a.iter().zip(b).map(|(p, q)| ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt()).sum::<f32>()
+            / a.len().max(1) as f32
+    };
+    let half = fits.len().saturating_sub(1).div_ceil(2);
+    let cost = |i: usize| {
+        let mut ds: Vec<f32> = (0..fits.len()).filter(|&j| j != i).map(|j| d(&fits[i], &fits[j])).collect();
+        ds.sort_by(f32::total_cmp);
+        ds.iter().take(half).sum::<f32>()
+    };
+    (0..fits.len()).min_by(|&a, &b| cost(a).total_cmp(&cost(b))).unwrap_or(0)
+}
+
 fn gray_to_rgba(img: &Gray) -> Vec<u8> {
     img.data.iter().flat_map(|&v| [v, v, v, 255]).collect()
 }
@@ -253,6 +269,10 @@ impl FaceTracker {
     pub fn keypoint_params(&self, eyes_nose: [[f32; 2]; 3]) -> Option<Vec<f32>> {
         let mean = &self.fitter.shape.mean;
         let sim = Similarity::fit(&[mean[27], mean[32], mean[62]], &eyes_nose)?;
+        // Keypoints on top of each other (a broken detection) place nothing.
+        if sim.scale.is_nan() || sim.scale <= 1e-3 {
+            return None;
+        }
         let mut p = vec![0.0f32; self.fitter.shape.num_params()];
         sim.write_params(&mut p);
         p.iter().all(|v| v.is_finite()).then_some(p)
@@ -451,8 +471,9 @@ impl FaceTracker {
             let mut score = self.scorer.score(img, &self.params);
             out.times.score_ms = elapsed_ms(ts);
             if self.still {
-                // Beyond clmtrackr: more starts, each fitted to convergence; the fit the drift
-                // scorer rates most face-like is kept.
+                // Beyond clmtrackr: more starts, each fitted to convergence. Of two fits the one
+                // the drift scorer rates more face-like is kept; of three or more, the consensus
+                // (the drift scorer alone picks badly among jittered fits, README "The CLM").
                 let mut others: Vec<Vec<f32>> = Vec::new();
                 if self.config.still_restarts {
                     let other = match self.config.placement {
@@ -472,17 +493,22 @@ impl FaceTracker {
                 for k in 0..self.config.still_jitter.min(MAX_JITTER) {
                     others.push(self.jittered(&primary, k, face));
                 }
+                let mut fits = vec![(self.params.clone(), score)];
                 for start in others {
-                    let kept = std::mem::replace(&mut self.params, start);
-                    let fits = self.settle(img);
-                    self.last_fits += fits;
+                    self.params = start;
+                    self.last_fits += self.settle(img);
                     let s = self.scorer.score(img, &self.params);
-                    if s > score {
-                        score = s;
-                    } else {
-                        self.params = kept;
-                    }
+                    fits.push((self.params.clone(), s));
                 }
+                let best = if fits.len() >= 3 {
+                    let points: Vec<Vec<[f32; 2]>> = fits.iter().map(|(p, _)| self.fitter.shape.points(p)).collect();
+                    consensus(&points)
+                } else {
+                    (0..fits.len()).max_by(|&a, &b| fits[a].1.total_cmp(&fits[b].1)).unwrap_or(0)
+                };
+                let (params, s) = fits.swap_remove(best);
+                self.params = params;
+                score = s;
             }
             out.times.fit_ms = elapsed_ms(t);
             self.tracking = true;
@@ -615,6 +641,63 @@ pub(crate) mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn consensus_keeps_the_fit_most_starts_agree_on() {
+        let at = |dx: f32, dy: f32| vec![[10.0 + dx, 10.0 + dy], [20.0 + dx, 12.0 + dy], [15.0 + dx, 25.0 + dy]];
+        // Three fits in one basin, one far off: the middle of the three wins, not the one
+        // nearest the stray fit.
+        let fits = vec![at(40.0, 0.0), at(0.5, 0.0), at(0.0, 0.0), at(0.0, 0.5)];
+        assert_eq!(consensus(&fits), 2);
+        // Two strays apart and three agreeing: one of the three.
+        let fits = vec![at(30.0, 0.0), at(0.0, 0.0), at(-30.0, 5.0), at(0.4, 0.0), at(0.0, 0.4)];
+        assert!([1, 3, 4].contains(&consensus(&fits)));
+        assert_eq!(consensus(&fits[..1]), 0);
+    }
+
+    #[test]
+    fn jittered_starts_scale_turn_and_shift_about_the_shape_centre() {
+        let tracker = default_tracker(TrackerConfig::clm()).unwrap();
+        let shape = &tracker.fitter.shape;
+        let mut p = vec![0.0f32; shape.num_params()];
+        Similarity { scale: 1.3, rotation: 0.05, tx: 200.0, ty: 150.0 }.write_params(&mut p);
+        let face = Rect::new(150, 100, 100, 100);
+        let centre = |q: &[f32]| {
+            let pts = shape.points(q);
+            let n = pts.len() as f32;
+            pts.iter().fold([0.0f32; 2], |a, v| [a[0] + v[0] / n, a[1] + v[1] / n])
+        };
+        let c0 = centre(&p);
+        for (k, &(ds, dr, dx, dy)) in JITTER.iter().enumerate() {
+            let j = tracker.jittered(&p, k, face);
+            let (a, b) = (Similarity::from_params(&p), Similarity::from_params(&j));
+            assert!((b.scale / a.scale - (1.0 + ds)).abs() < 1e-4, "start {k}: scale {} vs {}", b.scale, a.scale);
+            assert!((b.rotation - a.rotation - dr).abs() < 1e-4, "start {k}: rotation");
+            let c = centre(&j);
+            assert!(
+                (c[0] - c0[0] - dx * 100.0).abs() < 0.05 && (c[1] - c0[1] - dy * 100.0).abs() < 0.05,
+                "start {k}: centre {c:?} vs {c0:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn keypoint_placement_puts_the_hints_on_the_keypoints() {
+        let tracker = default_tracker(TrackerConfig::clm()).unwrap();
+        // Keypoints where a known similarity takes the mean shape's hints: it is recovered.
+        let truth = Similarity { scale: 0.9, rotation: -0.2, tx: 140.0, ty: 120.0 };
+        let mean = &tracker.fitter.shape.mean;
+        let kp = [truth.apply(mean[27]), truth.apply(mean[32]), truth.apply(mean[62])];
+        let p = tracker.keypoint_params(kp).expect("a placement");
+        let got = Similarity::from_params(&p);
+        assert!((got.scale - 0.9).abs() < 1e-3 && (got.rotation + 0.2).abs() < 1e-3, "{got:?}");
+        let pts = tracker.fitter.shape.points(&p);
+        for (i, k) in [27usize, 32, 62].iter().zip(kp) {
+            let d = ((pts[*i][0] - k[0]).powi(2) + (pts[*i][1] - k[1]).powi(2)).sqrt();
+            assert!(d < 0.05, "hint {i} lands {d:.2} px from its keypoint");
+        }
+        assert!(tracker.keypoint_params([[1.0, 1.0]; 3]).is_none(), "three equal points place nothing");
     }
 
     #[test]
