@@ -12,7 +12,9 @@ use headroom_gpu::{ComputeChoice, Gpu};
 
 use crate::fit::EngineError;
 use crate::patch::{Logistic, Normalize, PatchExperts, PatchKind, ResponseConfig};
-use crate::{Gray, ResponseEngine, TrackerConfig};
+use crate::ResponseEngine;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::{Gray, TrackerConfig};
 
 /// The kernel's view of the experts.
 pub fn experts(e: &PatchExperts) -> Experts<'_> {
