@@ -10,9 +10,9 @@
 use headroom_gpu::responses::{Experts, GpuResponses, Prefilter, ResponseOptions};
 use headroom_gpu::{ComputeChoice, Gpu};
 
+use crate::ResponseEngine;
 use crate::fit::EngineError;
 use crate::patch::{Logistic, Normalize, PatchExperts, PatchKind, ResponseConfig};
-use crate::ResponseEngine;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::{Gray, TrackerConfig};
 
