@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use headroom_capture::SourceSpec;
 
+/// The camera `fit` assumes for head pose unless `--hfov` says otherwise (a typical webcam).
+pub const FIT_DEFAULT_HFOV_DEG: f64 = 60.0;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "headroom",
@@ -191,7 +194,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Patches::Raw)]
         patches: Patches,
         /// The camera's horizontal field of view in degrees, for the head pose in each record.
-        #[arg(long, value_name = "DEG", default_value_t = crate::fit_cmd::DEFAULT_HFOV_DEG)]
+        #[arg(long, value_name = "DEG", default_value_t = FIT_DEFAULT_HFOV_DEG)]
         hfov: f64,
     },
     /// Build a gallery from a folder of images: thumbnails and texture atlases, MobileNetV2

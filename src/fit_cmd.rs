@@ -12,7 +12,7 @@ use headroom_head::pose::{Camera, Pose, mesh_model, pose_from_landmarks, pose_fr
 use serde::Serialize;
 
 /// The camera `fit` assumes for head pose unless `--hfov` says otherwise (a typical webcam).
-pub const DEFAULT_HFOV_DEG: f64 = 60.0;
+pub const DEFAULT_HFOV_DEG: f64 = crate::cli::FIT_DEFAULT_HFOV_DEG;
 
 /// The head's pose in one face record (camera frame: x right, y down, z forward, cm).
 #[derive(Serialize, Clone, Debug)]
