@@ -48,7 +48,8 @@ impl DriftScorer {
                         let u = rx + (x as f32 + (sx as f32 + 0.5) / 3.0) * cw;
                         let v = ry + (y as f32 + (sy as f32 + 0.5) / 3.0) * ch;
                         let [ix, iy] = sim.apply([u, v]);
-                        acc += img.sample(ix, iy);
+                        // Pixel-edge coordinates (see `Fitter::sample_patches`).
+                        acc += img.sample(ix - 0.5, iy - 0.5);
                     }
                 }
                 vals.push((acc / 9.0 + 1.0).ln());

@@ -178,29 +178,6 @@ impl FaceTracker {
         self.params.iter_mut().for_each(|p| *p = 0.0);
     }
 
-    /// Face boxes from the configured detector (BlazeFace needs the RGBA pixels; without them,
-    /// or with `--detector haar`, the Haar cascade), frame pixels, best first.
-    pub fn detect_faces(&self, img: &Gray, rgba: Option<&[u8]>) -> Vec<Rect> {
-        if let (Detector::BlazeFace, Some(m), Some(px)) = (self.config.detector, self.mesh.as_ref(), rgba) {
-            return match m.detect(px, img.width, img.height) {
-                Ok(d) => d
-                    .iter()
-                    .map(|d| {
-                        let [x0, y0, x1, y1] = d.bbox;
-                        Rect::new(
-                            x0.round() as i32,
-                            y0.round() as i32,
-                            (x1 - x0).round() as i32,
-                            (y1 - y0).round() as i32,
-                        )
-                    })
-                    .collect(),
-                Err(_) => Vec::new(),
-            };
-        }
-        self.detect(img)
-    }
-
     /// Face boxes in `img` (frame pixels), largest first, with clmtrackr's Haar settings.
     pub fn detect(&self, img: &Gray) -> Vec<Rect> {
         if img.is_empty() {
@@ -359,7 +336,8 @@ impl FaceTracker {
             for gy in 0..pw {
                 for gx in 0..pw {
                     let q = coarse.apply([u[0] + gx as f32 - half, u[1] + gy as f32 - half]);
-                    patch[gy * pw + gx] = img.sample(q[0], q[1]);
+                    // Pixel-edge coordinates (see `Fitter::sample_patches`).
+                    patch[gy * pw + gx] = img.sample(q[0] - 0.5, q[1] - 0.5);
                 }
             }
             self.fitter.experts.response(i, &patch, search, self.config.fit.response, &mut scratch, &mut resp);
@@ -465,7 +443,8 @@ impl FaceTracker {
             let face = first.face;
             self.detections += 1;
             let t = Instant::now();
-            self.params = self.start_params(img, &first, self.config.placement);
+            let primary = self.start_params(img, &first, self.config.placement);
+            self.params = primary.clone();
             self.last_fits = self.settle(img);
             let ts = Instant::now();
             let mut score = self.scorer.score(img, &self.params);
@@ -489,7 +468,6 @@ impl FaceTracker {
                         others.push(self.start_params(img, s, placement));
                     }
                 }
-                let primary = self.start_params(img, &first, self.config.placement);
                 for k in 0..self.config.still_jitter.min(MAX_JITTER) {
                     others.push(self.jittered(&primary, k, face));
                 }
