@@ -204,7 +204,7 @@ fn bad_frames(config: TrackerConfig) {
 }
 
 const STILLS_NME_BOUND: f32 = 0.05;
-const CLIP_NME_BOUND: f32 = 0.07;
+const CLIP_NME_BOUND: f32 = 0.06;
 /// The reference is MediaPipe Face Mesh itself (with its attention model and refined iris).
 const MESH_NME_BOUND: f32 = 0.04;
 

@@ -293,3 +293,42 @@ impl Fitter {
         report
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Points are in pixel-edge coordinates: a point placed on the centre of pixel (i, j),
+    /// (i + ½, j + ½), reads that pixel alone at the centre of its patch, and the patch's
+    /// neighbours one reference pixel away read the neighbouring pixels. (The port once read
+    /// pixel centres at whole numbers: half a pixel off clmtrackr's and the mesh's points.)
+    #[test]
+    fn patches_sample_pixel_centres_at_half_integers() {
+        let model = ClmModel::from_json(crate::CLMTRACKR_MODEL).unwrap();
+        let mut fitter = Fitter::new(&model, FitConfig::default()).unwrap();
+        let (i, j) = (60usize, 70usize);
+        let img = Gray::from_fn(160, 160, |x, y| if (x, y) == (i, j) { 200 } else { 0 });
+        let mean0 = fitter.shape.mean[0];
+        let mut p = vec![0.0f32; fitter.shape.num_params()];
+        let (tx, ty) = (i as f32 + 0.5 - mean0[0], j as f32 + 0.5 - mean0[1]);
+        Similarity { scale: 1.0, rotation: 0.0, tx, ty }.write_params(&mut p);
+        fitter.sample_patches(&img, &p);
+        let pw = fitter.patch_width();
+        let c = (pw - 1) / 2;
+        let patch = &fitter.patches()[..pw * pw];
+        assert!((patch[c * pw + c] - 200.0).abs() < 1e-3, "centre reads {}", patch[c * pw + c]);
+        for (dx, dy) in [(1, 0), (0, 1), (1, 1)] {
+            assert!(patch[(c + dy) * pw + c + dx].abs() < 1e-3, "({dx}, {dy}) reads {}", patch[(c + dy) * pw + c + dx]);
+        }
+    }
+
+    /// clmtrackr's browser path is the default for the raw experts (its examples run with WebGL).
+    #[test]
+    fn raw_experts_respond_as_clmtrackr_in_a_browser() {
+        use crate::patch::{Logistic, Normalize, PatchKind, ResponseConfig};
+        let cfg = FitConfig::default().response;
+        assert_eq!((cfg.kind, cfg.normalize, cfg.logistic), (PatchKind::Raw, Normalize::Window, Logistic::Bias));
+        assert_eq!(ResponseConfig::for_kind(PatchKind::Raw), cfg);
+        assert_ne!(ResponseConfig::clmtrackr_fft(), cfg);
+    }
+}
