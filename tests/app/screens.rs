@@ -119,11 +119,14 @@ fn a_snapshot_of_face_lab_is_saved_as_png() {
     }
     let dir = config_dir("snapshots");
     let _ = std::fs::remove_dir_all(&dir);
-    let (mut app, _target) = offscreen_app(Screen::FaceLab);
+    let (mut app, target) = offscreen_app(Screen::FaceLab);
     app.insert_resource(headroom::screens::snapshot::SnapshotDir(dir.clone()));
-    for _ in 0..5 {
-        app.update();
-    }
+    let colours = |rgb: &image::RgbImage| {
+        rgb.pixels().step_by(97).map(|p| p.0).collect::<std::collections::HashSet<[u8; 3]>>().len()
+    };
+    // Pipelines compile asynchronously (slowly on a busy lavapipe): wait until the screen is
+    // drawn, as a user would see it, before pressing S.
+    render_until(&mut app, &target, "facelab-before-snapshot.png", 60, |img| colours(img) > 20);
     press(&mut app, KeyCode::KeyS, Key::Character("s".into()));
     let t0 = std::time::Instant::now();
     let saved = loop {
@@ -136,9 +139,8 @@ fn a_snapshot_of_face_lab_is_saved_as_png() {
     let img = image::open(&saved).expect("a PNG");
     assert_eq!((img.width(), img.height()), (1280, 800), "{saved}");
     // Not blank: the UI panel and the preview differ from the clear colour.
-    let rgb = img.to_rgb8();
-    let distinct: std::collections::HashSet<[u8; 3]> = rgb.pixels().step_by(97).map(|p| p.0).collect();
-    assert!(distinct.len() > 20, "only {} colours in {saved}", distinct.len());
+    let distinct = colours(&img.to_rgb8());
+    assert!(distinct > 20, "only {distinct} colours in {saved}");
     let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
 }
