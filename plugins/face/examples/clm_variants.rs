@@ -76,13 +76,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let Some(gray) = Gray::from_rgba(w as usize, h as usize, img.as_raw()) else { continue };
         // The detector's first face and the placement on it, before any fit (for the stage study).
         let face = tracker.detect(&gray).first().copied();
-        let init = face.map(|f| {
-            let p = tracker.initial_params(&gray, f);
-            tracker.fitter.shape.points(&p)
-        });
+        let start = face.map(|f| tracker.initial_params(&gray, f));
+        let init = start.as_ref().map(|p| tracker.fitter.shape.points(p));
         let mut fit = tracker.track_still(&gray, Some(img.as_raw())).fit;
-        if cv_loop && let Some(f) = face {
-            let mut p = tracker.initial_params(&gray, f);
+        if cv_loop && let Some(mut p) = start {
             let mut hist: Vec<Vec<f32>> = Vec::new();
             let mut positions: Vec<Vec<[f32; 2]>> = Vec::new();
             for k in 1..=200 {

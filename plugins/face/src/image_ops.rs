@@ -112,7 +112,16 @@ impl Gray {
         Some(out)
     }
 
-    /// Bilinear sample at a real-valued position; positions outside read the nearest edge pixel.
+    /// Bilinear sample at a point in pixel-edge coordinates (pixel (i, j) covers
+    /// [i, i + 1) × [j, j + 1), its value at (i + ½, j + ½)), the coordinates of the trackers'
+    /// points, clmtrackr's canvas and MediaPipe.
+    #[inline]
+    pub fn sample_at(&self, x: f32, y: f32) -> f32 {
+        self.sample(x - 0.5, y - 0.5)
+    }
+
+    /// Bilinear sample at a real-valued position with pixel centres at whole numbers; positions
+    /// outside read the nearest edge pixel.
     #[inline]
     pub fn sample(&self, x: f32, y: f32) -> f32 {
         let xf = x.clamp(0.0, (self.width - 1) as f32);

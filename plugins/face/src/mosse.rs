@@ -133,9 +133,9 @@ impl Mosse {
                 let mut sum = 0.0;
                 for sy in 0..k {
                     for sx in 0..k {
-                        let px = left + (x as f32 + (sx as f32 + 0.5) / k as f32) * cell - 0.5;
-                        let py = top + (y as f32 + (sy as f32 + 0.5) / k as f32) * cell - 0.5;
-                        sum += f64::from(img.sample(px, py));
+                        let px = left + (x as f32 + (sx as f32 + 0.5) / k as f32) * cell;
+                        let py = top + (y as f32 + (sy as f32 + 0.5) / k as f32) * cell;
+                        sum += f64::from(img.sample_at(px, py));
                     }
                 }
                 re[y * n + x] = sum / (k * k) as f64;

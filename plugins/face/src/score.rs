@@ -48,8 +48,7 @@ impl DriftScorer {
                         let u = rx + (x as f32 + (sx as f32 + 0.5) / 3.0) * cw;
                         let v = ry + (y as f32 + (sy as f32 + 0.5) / 3.0) * ch;
                         let [ix, iy] = sim.apply([u, v]);
-                        // Pixel-edge coordinates (see `Fitter::sample_patches`).
-                        acc += img.sample(ix - 0.5, iy - 0.5);
+                        acc += img.sample_at(ix, iy);
                     }
                 }
                 vals.push((acc / 9.0 + 1.0).ln());

@@ -336,8 +336,7 @@ impl FaceTracker {
             for gy in 0..pw {
                 for gx in 0..pw {
                     let q = coarse.apply([u[0] + gx as f32 - half, u[1] + gy as f32 - half]);
-                    // Pixel-edge coordinates (see `Fitter::sample_patches`).
-                    patch[gy * pw + gx] = img.sample(q[0] - 0.5, q[1] - 0.5);
+                    patch[gy * pw + gx] = img.sample_at(q[0], q[1]);
                 }
             }
             self.fitter.experts.response(i, &patch, search, self.config.fit.response, &mut scratch, &mut resp);
